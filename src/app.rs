@@ -1,0 +1,122 @@
+//! Wiring: `App::build(settings)` puts store, chat, HTTP and Socket.IO
+//! together; `App::run(shutdown)` serves until the shutdown future resolves.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+
+use axum::serve::ListenerExt;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use socketioxide::SocketIo;
+use tokio::net::TcpListener;
+
+use crate::chat::Chat;
+use crate::config::Settings;
+use crate::domain::{Clock, SystemClock};
+use crate::http::security::OriginPolicy;
+use crate::http::{AppState, WebConfig};
+use crate::realtime::{self, RealtimeConfig, SocketNotifier};
+use crate::store::{self, Store};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("database: {0}")]
+    Store(#[from] crate::store::StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+}
+
+pub struct App {
+    listener: TcpListener,
+    router: axum::Router,
+    io: SocketIo,
+    store: Arc<dyn Store>,
+    chat: Chat,
+}
+
+impl App {
+    /// Opens (and migrates) the database and binds the listener. Port 0 picks a free port.
+    pub async fn build(settings: Settings) -> Result<Self, StartError> {
+        let store = store::open(&settings.database_url).await?;
+        let listener = TcpListener::bind(settings.bind)
+            .await
+            .map_err(|source| StartError::Bind { addr: settings.bind, source })?;
+        Ok(Self::with_parts(settings, store, listener, Arc::new(SystemClock)))
+    }
+
+    /// Builds from parts the caller made (tests choose the store, listener and clock).
+    pub fn with_parts(settings: Settings, store: Arc<dyn Store>, listener: TcpListener, clock: Arc<dyn Clock>) -> Self {
+        let (io_layer, io) = realtime::layer(&RealtimeConfig::default());
+        let notifier = Arc::new(SocketNotifier::new(io.clone()));
+        let chat = Chat::new(store.clone(), notifier, clock, settings.chat_config());
+        let origins = Arc::new(OriginPolicy::new(settings.allowed_origins.clone()));
+        realtime::register(&io, chat.clone(), origins.clone());
+        let web = WebConfig {
+            secure_cookies: settings.secure_cookies,
+            trust_proxy: settings.trust_proxy,
+            origins,
+            session_ttl: settings.chat_config().session_ttl,
+            metrics: prometheus(),
+        };
+        let router = crate::http::router(AppState { chat: chat.clone(), web: Arc::new(web) }).layer(io_layer);
+        Self { listener, router, io, store, chat }
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    pub fn chat(&self) -> &Chat {
+        &self.chat
+    }
+
+    /// Serves until `shutdown` resolves; then closes every socket cleanly (their
+    /// users go offline with `last_seen` stored), finishes in-flight requests and
+    /// closes the database.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let Self { listener, router, io, store, .. } = self;
+        let service = router.into_make_service_with_connect_info::<SocketAddr>();
+        let (closed_tx, closed_rx) = tokio::sync::oneshot::channel::<()>();
+        let graceful = async move {
+            shutdown.await;
+            tracing::info!("shutting down: closing sockets");
+            io.close().await;
+            let _ = closed_tx.send(());
+        };
+        // Nagle's algorithm would hold small frames (and the handshake) back ~40 ms.
+        let listener = listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "TCP_NODELAY not set");
+            }
+        });
+        axum::serve(listener, service).with_graceful_shutdown(graceful).await?;
+        // Sockets were closed before the listener stopped; their disconnect
+        // handlers may still be writing `last_seen`.
+        let _ = closed_rx.await;
+        store.close().await;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// The Prometheus recorder. The `metrics` facade is process-wide by design, so
+/// every `App` in a process (tests start many) shares one.
+fn prometheus() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    Matcher::Full("parley_http_request_duration_seconds".into()),
+                    &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5],
+                )
+                .unwrap_or_else(|_| PrometheusBuilder::new());
+            let recorder = builder.build_recorder();
+            let handle = recorder.handle();
+            if metrics::set_global_recorder(recorder).is_err() {
+                tracing::warn!("a metrics recorder was already installed; /metrics may be empty");
+            }
+            handle
+        })
+        .clone()
+}

@@ -1,0 +1,46 @@
+//! Sending and reading messages.
+
+use super::{Audience, Chat, Event, store_error};
+use crate::domain::{ChatError, ClientId, ConnId, Message, MessageBody, MessageType, NewMessage, RoomId, UserSummary};
+use crate::store::{Inserted, Page};
+
+impl Chat {
+    /// Stores a message from a connection in a room it joined, then delivers it
+    /// to the room. Returns once the store has committed it. A retry with a
+    /// `client_id` this user already sent returns the first message and
+    /// delivers nothing again.
+    pub async fn send_message(
+        &self,
+        conn: &ConnId,
+        room: RoomId,
+        body: MessageBody,
+        client_id: Option<ClientId>,
+    ) -> Result<Message, ChatError> {
+        let author = self.inner.presence.user_of(conn).ok_or(ChatError::NotAuthenticated)?;
+        if !self.inner.presence.is_in_room(conn, room) {
+            return Err(ChatError::NotInRoom);
+        }
+        self.inner.send_limit.take(&author.id).map_err(|retry_after| ChatError::RateLimited { retry_after })?;
+        let new = NewMessage {
+            room_id: room,
+            author: author.clone(),
+            body,
+            message_type: MessageType::Text,
+            client_id,
+            created_at: self.inner.clock.now(),
+        };
+        let (message, inserted) = self.inner.store.insert_message(new).await.map_err(store_error)?;
+        if inserted == Inserted::New {
+            metrics::counter!("parley_messages_stored_total").increment(1);
+            self.stop_typing(room, &author, conn);
+            self.inner.notifier.publish(Audience::Room(room), Event::NewMessage(message.clone()));
+        }
+        Ok(message)
+    }
+
+    /// A page of a room's history, oldest first.
+    pub async fn history(&self, user: &UserSummary, room: RoomId, page: Page) -> Result<Vec<Message>, ChatError> {
+        let room = self.accessible_room(user, room).await?;
+        self.inner.store.messages(room.id, page).await.map_err(store_error)
+    }
+}

@@ -1,0 +1,114 @@
+//! Use cases: the only place business rules run.
+//!
+//! [`Chat`] is what both transports call: HTTP for accounts and history,
+//! Socket.IO for live rooms. It reads and writes through a `dyn Store`, tells the
+//! outside world what happened through a `dyn Notifier`, and knows nothing of
+//! sockets or SQL.
+
+mod accounts;
+mod messages;
+pub mod notify;
+mod presence;
+mod ratelimit;
+mod rooms;
+mod typing;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use accounts::{AuthSession, Registration, SessionToken};
+pub use notify::{Audience, Event, Notifier};
+pub use presence::Welcome;
+
+use crate::domain::{ChatError, Clock, UserId};
+use crate::store::{Store, StoreError};
+
+/// The knobs of the chat rules, with the defaults a community server wants.
+#[derive(Debug, Clone)]
+pub struct ChatConfig {
+    /// How long a login lasts.
+    pub session_ttl: Duration,
+    /// How long a `typing: true` stands without a refresh.
+    pub typing_ttl: Duration,
+    /// Messages a user may send per second on average, and at once.
+    pub message_rate: u32,
+    pub message_burst: u32,
+    /// Failed logins allowed per client address and per username in `login_window`.
+    pub login_failures_per_address: u32,
+    pub login_failures_per_username: u32,
+    pub login_window: Duration,
+}
+
+impl Default for ChatConfig {
+    fn default() -> Self {
+        Self {
+            session_ttl: Duration::from_secs(30 * 24 * 3600),
+            typing_ttl: Duration::from_secs(5),
+            message_rate: 10,
+            message_burst: 20,
+            login_failures_per_address: 50,
+            login_failures_per_username: 10,
+            login_window: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+/// The chat service. Cheap to clone.
+#[derive(Clone)]
+pub struct Chat {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    notifier: Arc<dyn Notifier>,
+    clock: Arc<dyn Clock>,
+    config: ChatConfig,
+    accounts: accounts::Accounts,
+    presence: presence::Presence,
+    typing: typing::Typing,
+    send_limit: ratelimit::TokenBuckets<UserId>,
+}
+
+impl Chat {
+    pub fn new(store: Arc<dyn Store>, notifier: Arc<dyn Notifier>, clock: Arc<dyn Clock>, config: ChatConfig) -> Self {
+        let inner = Inner {
+            accounts: accounts::Accounts::new(&config),
+            presence: presence::Presence::default(),
+            typing: typing::Typing::default(),
+            send_limit: ratelimit::TokenBuckets::new(config.message_rate, config.message_burst),
+            store,
+            notifier,
+            clock,
+            config,
+        };
+        Self { inner: Arc::new(inner) }
+    }
+
+    /// Is the database answering?
+    pub async fn ready(&self) -> Result<(), ChatError> {
+        self.inner.store.ping().await.map_err(store_error)
+    }
+
+    /// How many connections are open right now.
+    pub fn connection_count(&self) -> usize {
+        self.inner.presence.connection_count()
+    }
+}
+
+/// Maps a storage failure that has no special meaning for the caller.
+fn store_error(e: StoreError) -> ChatError {
+    match e {
+        StoreError::UsernameTaken => ChatError::UsernameTaken,
+        StoreError::EmailTaken => ChatError::EmailTaken,
+        StoreError::RoomNameTaken => ChatError::RoomNameTaken,
+        StoreError::Unavailable(detail) => {
+            tracing::warn!(%detail, "database unavailable");
+            ChatError::Unavailable
+        }
+        StoreError::Other(detail) => {
+            tracing::error!(%detail, "database error");
+            ChatError::Internal
+        }
+    }
+}

@@ -1,0 +1,151 @@
+//! Connections, who is online, and which rooms each connection joined.
+//!
+//! A user is online while at least one of their connections is open.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+
+use super::{Audience, AuthSession, Chat, Event};
+use crate::domain::{ConnId, RoomId, UserId, UserSummary};
+
+struct Conn {
+    user: UserSummary,
+    token_hash: Vec<u8>,
+    rooms: HashSet<RoomId>,
+}
+
+#[derive(Default)]
+struct Registry {
+    conns: HashMap<ConnId, Conn>,
+    /// Open connections per online user.
+    online: HashMap<UserId, usize>,
+}
+
+#[derive(Default)]
+pub(super) struct Presence {
+    registry: Mutex<Registry>,
+}
+
+impl Presence {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Registry> {
+        self.registry.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(super) fn connection_count(&self) -> usize {
+        self.lock().conns.len()
+    }
+
+    pub(super) fn connections_of_session(&self, token_hash: &[u8]) -> Vec<ConnId> {
+        self.lock().conns.iter().filter(|(_, c)| c.token_hash == token_hash).map(|(id, _)| id.clone()).collect()
+    }
+
+    /// The user of a connection, if it is open.
+    pub(super) fn user_of(&self, conn: &ConnId) -> Option<UserSummary> {
+        self.lock().conns.get(conn).map(|c| c.user.clone())
+    }
+
+    pub(super) fn is_in_room(&self, conn: &ConnId, room: RoomId) -> bool {
+        self.lock().conns.get(conn).is_some_and(|c| c.rooms.contains(&room))
+    }
+
+    /// Adds the room to the connection; false if it was there already.
+    pub(super) fn enter(&self, conn: &ConnId, room: RoomId) -> bool {
+        self.lock().conns.get_mut(conn).is_some_and(|c| c.rooms.insert(room))
+    }
+
+    /// Removes the room from the connection; false if it was not there.
+    pub(super) fn exit(&self, conn: &ConnId, room: RoomId) -> bool {
+        self.lock().conns.get_mut(conn).is_some_and(|c| c.rooms.remove(&room))
+    }
+
+    /// Everyone online, each once, in id order.
+    pub(super) fn online_users(&self) -> Vec<UserSummary> {
+        self.users_where(|_| true)
+    }
+
+    /// Everyone with a connection in the room, each once, in id order.
+    pub(super) fn users_in_room(&self, room: RoomId) -> Vec<UserSummary> {
+        self.users_where(|c| c.rooms.contains(&room))
+    }
+
+    fn users_where(&self, keep: impl Fn(&Conn) -> bool) -> Vec<UserSummary> {
+        let reg = self.lock();
+        let mut seen = HashSet::new();
+        let mut users: Vec<UserSummary> =
+            reg.conns.values().filter(|c| keep(c) && seen.insert(c.user.id)).map(|c| c.user.clone()).collect();
+        users.sort_by_key(|u| u.id);
+        users
+    }
+}
+
+/// What a new connection is told about itself.
+#[derive(Debug, Clone)]
+pub struct Welcome {
+    pub user: UserSummary,
+}
+
+impl Chat {
+    /// A connection opened. The user comes online if it is their first.
+    pub fn connect(&self, conn: ConnId, session: AuthSession) -> Welcome {
+        let user = session.user.clone();
+        let first = {
+            let mut reg = self.inner.presence.lock();
+            reg.conns.insert(
+                conn,
+                Conn { user: user.clone(), token_hash: session.token_hash, rooms: HashSet::new() },
+            );
+            let n = reg.online.entry(user.id).or_insert(0);
+            *n += 1;
+            *n == 1
+        };
+        metrics::gauge!("parley_connections").increment(1.0);
+        if first {
+            let event = Event::Presence { user: user.clone(), is_online: true, last_seen: None };
+            self.inner.notifier.publish(Audience::Everyone, event);
+        }
+        Welcome { user }
+    }
+
+    /// A connection closed. The user goes offline, with `last_seen` now, if it was their last.
+    pub async fn disconnect(&self, conn: &ConnId) {
+        let (user, rooms, last) = {
+            let mut reg = self.inner.presence.lock();
+            let Some(c) = reg.conns.remove(conn) else { return };
+            let last = match reg.online.get_mut(&c.user.id) {
+                Some(n) if *n > 1 => {
+                    *n -= 1;
+                    false
+                }
+                _ => {
+                    reg.online.remove(&c.user.id);
+                    true
+                }
+            };
+            (c.user, c.rooms, last)
+        };
+        metrics::gauge!("parley_connections").decrement(1.0);
+        for room in rooms {
+            self.stop_typing(room, &user, conn);
+        }
+        if last {
+            let now = self.inner.clock.now();
+            if let Err(e) = self.inner.store.set_last_seen(user.id, now).await {
+                tracing::warn!(error = %e, user_id = %user.id, "could not record last_seen");
+            }
+            let event = Event::Presence { user, is_online: false, last_seen: Some(now) };
+            self.inner.notifier.publish(Audience::Everyone, event);
+        }
+    }
+
+    /// Everyone online.
+    pub fn online_users(&self) -> Vec<UserSummary> {
+        self.inner.presence.online_users()
+    }
+}
+
+impl Chat {
+    /// The user a connection belongs to.
+    pub fn user_of(&self, conn: &ConnId) -> Result<UserSummary, crate::domain::ChatError> {
+        self.inner.presence.user_of(conn).ok_or(crate::domain::ChatError::NotAuthenticated)
+    }
+}

@@ -1,0 +1,67 @@
+//! Rooms: listing, creating, joining, leaving, and who may use which.
+
+use super::{Audience, Chat, Event, store_error};
+use crate::domain::{ChatError, ConnId, Room, RoomId, RoomName, RoomType, UserSummary};
+
+impl Chat {
+    /// The one place that decides whether a user may read and write a room.
+    /// Unknown rooms and rooms the user may not see look the same: not found.
+    pub(super) async fn accessible_room(&self, user: &UserSummary, room: RoomId) -> Result<Room, ChatError> {
+        let room = self.inner.store.room(room).await.map_err(store_error)?.ok_or(ChatError::RoomNotFound)?;
+        let allowed = match room.room_type {
+            RoomType::Public => true,
+            RoomType::Private | RoomType::Direct => {
+                self.inner.store.is_member(room.id, user.id).await.map_err(store_error)?
+            }
+        };
+        if allowed { Ok(room) } else { Err(ChatError::RoomNotFound) }
+    }
+
+    /// The rooms a user can see.
+    pub async fn rooms(&self, user: &UserSummary) -> Result<Vec<Room>, ChatError> {
+        self.inner.store.rooms_visible_to(user.id).await.map_err(store_error)
+    }
+
+    /// Creates a public room and announces it to everyone connected.
+    pub async fn create_room(&self, user: &UserSummary, name: RoomName) -> Result<Room, ChatError> {
+        let now = self.inner.clock.now();
+        let room =
+            self.inner.store.create_room(&name, RoomType::Public, user.id, now).await.map_err(store_error)?;
+        tracing::info!(room_id = %room.id, user_id = %user.id, "room created");
+        self.inner.notifier.publish(Audience::Everyone, Event::RoomCreated(room.clone()));
+        Ok(room)
+    }
+
+    /// The connection joins a room: it hears the room's events from now on and
+    /// everyone in the room (the joiner included) hears that it came. Joining a
+    /// room the connection is already in changes nothing.
+    pub async fn join_room(&self, conn: &ConnId, room: RoomId) -> Result<Room, ChatError> {
+        let user = self.inner.presence.user_of(conn).ok_or(ChatError::NotAuthenticated)?;
+        let room = self.accessible_room(&user, room).await?;
+        if self.inner.presence.enter(conn, room.id) {
+            self.inner.notifier.subscribe(conn, room.id);
+            let text = format!("{} has joined the room", user.display_name.as_str());
+            self.inner.notifier.publish(Audience::Room(room.id), Event::UserJoined { room: room.id, user, text });
+        }
+        Ok(room)
+    }
+
+    /// The connection leaves a room; the others in it hear so.
+    pub fn leave_room(&self, conn: &ConnId, room: RoomId) -> Result<(), ChatError> {
+        let user = self.inner.presence.user_of(conn).ok_or(ChatError::NotAuthenticated)?;
+        if !self.inner.presence.exit(conn, room) {
+            return Err(ChatError::NotInRoom);
+        }
+        self.stop_typing(room, &user, conn);
+        self.inner.notifier.unsubscribe(conn, room);
+        let text = format!("{} has left the room", user.display_name.as_str());
+        self.inner.notifier.publish(Audience::Room(room), Event::UserLeft { room, user, text });
+        Ok(())
+    }
+
+    /// The users with a connection in the room.
+    pub async fn online_in_room(&self, user: &UserSummary, room: RoomId) -> Result<Vec<UserSummary>, ChatError> {
+        let room = self.accessible_room(user, room).await?;
+        Ok(self.inner.presence.users_in_room(room.id))
+    }
+}

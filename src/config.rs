@@ -1,0 +1,137 @@
+//! Typed settings from command-line flags, `PARLEY_*` environment variables
+//! and a `.env` file (read by `main` before parsing).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::chat::ChatConfig;
+
+#[derive(Debug, Parser)]
+#[command(name = "parley", version, about = "Parley: a self-hosted real-time chat server", long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub settings: Settings,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (the default).
+    Serve,
+    /// Create or upgrade the database's tables, then exit.
+    Migrate,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Everything Parley can be told at start.
+#[derive(Debug, Clone, Args)]
+pub struct Settings {
+    /// Address and port to listen on.
+    #[arg(long, env = "PARLEY_BIND", default_value = "127.0.0.1:5000")]
+    pub bind: SocketAddr,
+
+    /// Database URL. `sqlite:parley.db` (the default) is a file in the working
+    /// directory, created with its tables on first start.
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite:parley.db", hide_env_values = true)]
+    pub database_url: String,
+
+    /// Log format: `text` for people, `json` for log collectors.
+    #[arg(long, env = "PARLEY_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+
+    /// Log filter, in tracing's `EnvFilter` syntax (e.g. `info,parley=debug`).
+    #[arg(long, env = "PARLEY_LOG", default_value = "info")]
+    pub log: String,
+
+    /// Origins besides the server's own that may post forms and open sockets
+    /// (comma-separated, e.g. `https://chat.example.com`).
+    #[arg(long, env = "PARLEY_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+
+    /// Mark the session cookie `Secure` (set this when users reach Parley over HTTPS).
+    #[arg(long, env = "PARLEY_SECURE_COOKIES", default_value_t = false)]
+    pub secure_cookies: bool,
+
+    /// Take the client address from the last `X-Forwarded-For` entry (set this
+    /// only behind a reverse proxy that sets the header).
+    #[arg(long, env = "PARLEY_TRUST_PROXY", default_value_t = false)]
+    pub trust_proxy: bool,
+
+    /// How many days a login lasts.
+    #[arg(long, env = "PARLEY_SESSION_DAYS", default_value_t = 30)]
+    pub session_days: u64,
+
+    /// Messages one user may send per second, on average.
+    #[arg(long, env = "PARLEY_MESSAGE_RATE", default_value_t = 10)]
+    pub message_rate: u32,
+
+    /// Messages one user may send at once before the rate applies.
+    #[arg(long, env = "PARLEY_MESSAGE_BURST", default_value_t = 20)]
+    pub message_burst: u32,
+
+    /// Failed logins allowed from one client address per 15 minutes.
+    #[arg(long, env = "PARLEY_LOGIN_FAILURES_PER_ADDRESS", default_value_t = 50)]
+    pub login_failures_per_address: u32,
+
+    /// Failed logins allowed for one username per 15 minutes.
+    #[arg(long, env = "PARLEY_LOGIN_FAILURES_PER_USERNAME", default_value_t = 10)]
+    pub login_failures_per_username: u32,
+
+    /// Milliseconds a `typing: true` stands without a refresh before it expires.
+    #[arg(long, env = "PARLEY_TYPING_TTL_MS", default_value_t = 5000)]
+    pub typing_ttl_ms: u64,
+}
+
+impl Settings {
+    /// Defaults, as if started with no flags or environment (for tests).
+    pub fn defaults() -> Self {
+        Cli::parse_from(["parley"]).settings
+    }
+
+    pub fn chat_config(&self) -> ChatConfig {
+        ChatConfig {
+            session_ttl: Duration::from_secs(self.session_days.max(1) * 24 * 3600),
+            typing_ttl: Duration::from_millis(self.typing_ttl_ms.max(100)),
+            message_rate: self.message_rate,
+            message_burst: self.message_burst,
+            login_failures_per_address: self.login_failures_per_address,
+            login_failures_per_username: self.login_failures_per_username,
+            login_window: Duration::from_secs(15 * 60),
+        }
+    }
+
+    /// The database URL without any password, for logs.
+    pub fn database_for_logs(&self) -> String {
+        match self.database_url.split_once('@') {
+            Some((_, host)) => format!("{}://…@{host}", self.database_url.split(':').next().unwrap_or("db")),
+            None => self.database_url.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_defaults_listen_on_the_original_port_with_a_local_sqlite_file() {
+        let s = Settings::defaults();
+        assert_eq!(s.bind.to_string(), "127.0.0.1:5000");
+        assert_eq!(s.database_url, "sqlite:parley.db");
+    }
+
+    #[test]
+    fn a_database_password_never_reaches_the_logs() {
+        let mut s = Settings::defaults();
+        s.database_url = "mysql://parley:hunter2@db:3306/parley".into();
+        assert!(!s.database_for_logs().contains("hunter2"));
+    }
+}

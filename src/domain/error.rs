@@ -1,0 +1,97 @@
+use std::time::Duration;
+
+/// Everything a user can get wrong, and the few things that can go wrong for them.
+///
+/// Each variant has a stable snake_case [`code`](ChatError::code) that clients may
+/// match on (PROTOCOL.md Part B); the `Display` text is the human message sent with
+/// it. Internal details never appear in either: they are logged where they happen.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChatError {
+    #[error("{0}")]
+    InvalidPayload(String),
+    #[error("Username must be 3 to 32 characters: letters, digits, '_', '.' or '-'")]
+    InvalidUsername,
+    #[error("Please enter a valid email address")]
+    InvalidEmail,
+    #[error("Password must be 8 to 256 characters")]
+    InvalidPassword,
+    #[error("Display name must be at most 64 characters")]
+    InvalidDisplayName,
+    #[error("That username is already taken")]
+    UsernameTaken,
+    #[error("That email address is already registered")]
+    EmailTaken,
+    #[error("Invalid username or password")]
+    InvalidCredentials,
+    #[error("You are not logged in")]
+    NotAuthenticated,
+    #[error("This request came from another site and was refused")]
+    CrossSite,
+    #[error("Room name cannot be empty")]
+    RoomNameEmpty,
+    #[error("Room name must be at most {max} characters", max = super::RoomName::MAX_CHARS)]
+    RoomNameTooLong,
+    #[error("A room with that name already exists")]
+    RoomNameTaken,
+    #[error("Room not found")]
+    RoomNotFound,
+    #[error("You have not joined this room")]
+    NotInRoom,
+    #[error("Message cannot be empty")]
+    MessageEmpty,
+    #[error("Message must be at most {max} characters", max = super::MessageBody::MAX_CHARS)]
+    MessageTooLong,
+    #[error("Too many requests; try again in {} s", .retry_after.as_secs().max(1))]
+    RateLimited { retry_after: Duration },
+    #[error("Unknown event '{0}'")]
+    UnknownEvent(String),
+    #[error("The service is temporarily unavailable; try again")]
+    Unavailable,
+    #[error("Something went wrong on our side")]
+    Internal,
+}
+
+impl ChatError {
+    /// The stable machine-readable code of this error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidPayload(_) => "invalid_payload",
+            Self::InvalidUsername => "invalid_username",
+            Self::InvalidEmail => "invalid_email",
+            Self::InvalidPassword => "invalid_password",
+            Self::InvalidDisplayName => "invalid_display_name",
+            Self::UsernameTaken => "username_taken",
+            Self::EmailTaken => "email_taken",
+            Self::InvalidCredentials => "invalid_credentials",
+            Self::NotAuthenticated => "not_authenticated",
+            Self::CrossSite => "cross_site_request",
+            Self::RoomNameEmpty => "room_name_empty",
+            Self::RoomNameTooLong => "room_name_too_long",
+            Self::RoomNameTaken => "room_name_taken",
+            Self::RoomNotFound => "room_not_found",
+            Self::NotInRoom => "not_in_room",
+            Self::MessageEmpty => "message_empty",
+            Self::MessageTooLong => "message_too_long",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::UnknownEvent(_) => "unknown_event",
+            Self::Unavailable => "unavailable",
+            Self::Internal => "internal",
+        }
+    }
+
+    pub fn invalid(msg: impl Into<String>) -> Self {
+        Self::InvalidPayload(msg.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rate_limit_message_says_when_to_retry() {
+        let e = ChatError::RateLimited { retry_after: Duration::from_millis(2500) };
+        assert_eq!(e.code(), "rate_limited");
+        assert_eq!(e.to_string(), "Too many requests; try again in 2 s");
+    }
+}

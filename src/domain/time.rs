@@ -1,0 +1,67 @@
+use std::fmt;
+
+use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
+use serde::{Serialize, Serializer};
+
+/// A moment in UTC with millisecond precision, the precision every database keeps.
+/// It travels as RFC 3339 (`2026-11-24T03:52:27.123Z`) and is stored as
+/// milliseconds since the Unix epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(i64);
+
+impl Timestamp {
+    pub fn from_millis(ms: i64) -> Self {
+        Self(ms)
+    }
+
+    pub fn as_millis(self) -> i64 {
+        self.0
+    }
+
+    pub fn plus_seconds(self, secs: i64) -> Self {
+        Self(self.0.saturating_add(secs.saturating_mul(1000)))
+    }
+
+    fn to_datetime(self) -> DateTime<Utc> {
+        Utc.timestamp_millis_opt(self.0).single().unwrap_or_default()
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_datetime().to_rfc3339_opts(SecondsFormat::Millis, true))
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// Where "now" comes from; injected so tests can hold time still.
+pub trait Clock: Send + Sync + 'static {
+    fn now(&self) -> Timestamp;
+}
+
+/// The wall clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        Timestamp(Utc::now().timestamp_millis())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_timestamp_is_written_as_rfc3339_utc_with_milliseconds() {
+        let t = Timestamp::from_millis(1_795_492_347_123);
+        assert_eq!(t.to_string(), "2026-11-24T03:52:27.123Z");
+        assert_eq!(serde_json::to_string(&t).unwrap(), "\"2026-11-24T03:52:27.123Z\"");
+    }
+}

@@ -1,0 +1,247 @@
+use serde::Serialize;
+
+use super::{ChatError, Timestamp, UserId};
+
+/// A login name: 3..=32 ASCII letters, digits, `_`, `.`, `-`. Kept as typed;
+/// compared case-insensitively (the store folds case for uniqueness and lookup).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Username(String);
+
+impl Username {
+    pub fn parse(raw: &str) -> Result<Self, ChatError> {
+        let s = raw.trim();
+        let ok_len = (3..=32).contains(&s.len());
+        let ok_chars = s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+        if ok_len && ok_chars { Ok(Self(s.to_owned())) } else { Err(ChatError::InvalidUsername) }
+    }
+
+    /// A name read back from the store, already valid.
+    pub fn from_trusted(s: String) -> Self {
+        Self(s)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The case-folded form used for uniqueness and lookup.
+    pub fn folded(&self) -> String {
+        self.0.to_ascii_lowercase()
+    }
+}
+
+/// An email address: a light check (one `@`, something on both sides, a dot in
+/// the domain, no spaces); the only real check is a mail that arrives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email(String);
+
+impl Email {
+    pub const MAX_LEN: usize = 254;
+
+    pub fn parse(raw: &str) -> Result<Self, ChatError> {
+        let s = raw.trim();
+        let valid = s.len() <= Self::MAX_LEN
+            && !s.chars().any(char::is_whitespace)
+            && match s.split_once('@') {
+                Some((local, domain)) => {
+                    !local.is_empty()
+                        && !domain.contains('@')
+                        && domain.contains('.')
+                        && !domain.starts_with('.')
+                        && !domain.ends_with('.')
+                }
+                None => false,
+            };
+        if valid { Ok(Self(s.to_owned())) } else { Err(ChatError::InvalidEmail) }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn folded(&self) -> String {
+        self.0.to_lowercase()
+    }
+}
+
+/// The name shown beside messages; defaults to the username.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct DisplayName(String);
+
+impl DisplayName {
+    pub const MAX_CHARS: usize = 64;
+
+    /// `None` or blank falls back to the username.
+    pub fn parse(raw: Option<&str>, username: &Username) -> Result<Self, ChatError> {
+        let s = raw.map(str::trim).unwrap_or("");
+        if s.is_empty() {
+            return Ok(Self(username.as_str().to_owned()));
+        }
+        if s.chars().count() > Self::MAX_CHARS || s.chars().any(char::is_control) {
+            return Err(ChatError::InvalidDisplayName);
+        }
+        Ok(Self(s.to_owned()))
+    }
+
+    pub fn from_trusted(s: String) -> Self {
+        Self(s)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A password as typed. Never logged: `Debug` hides it.
+#[derive(Clone)]
+pub struct Password(String);
+
+impl Password {
+    pub fn parse(raw: &str) -> Result<Self, ChatError> {
+        if (8..=256).contains(&raw.chars().count()) { Ok(Self(raw.to_owned())) } else { Err(ChatError::InvalidPassword) }
+    }
+
+    /// A password offered at login: not checked for length, only compared.
+    pub fn offered(raw: &str) -> Self {
+        Self(raw.to_owned())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password(…)")
+    }
+}
+
+/// A CSS hex colour for the avatar's background, chosen at registration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct AvatarColor(String);
+
+impl AvatarColor {
+    /// Colours that keep white initials readable on the dark theme.
+    pub const PALETTE: [&'static str; 12] = [
+        "#e53935", "#d81b60", "#8e24aa", "#5e35b1", "#3949ab", "#1e88e5", "#00897b", "#43a047", "#7cb342", "#f4511e",
+        "#6d4c41", "#546e7a",
+    ];
+
+    /// The same name always gets the same colour.
+    pub fn for_username(name: &Username) -> Self {
+        let h = name.folded().bytes().fold(5381u32, |h, b| h.wrapping_mul(33) ^ u32::from(b));
+        Self(Self::PALETTE[h as usize % Self::PALETTE.len()].to_owned())
+    }
+
+    pub fn from_trusted(s: String) -> Self {
+        Self(s)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// What registration stores.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub username: Username,
+    pub email: Email,
+    pub display_name: DisplayName,
+    pub password_hash: String,
+    pub avatar_color: AvatarColor,
+    pub created_at: Timestamp,
+}
+
+/// A stored account.
+#[derive(Debug, Clone)]
+pub struct User {
+    pub id: UserId,
+    pub username: Username,
+    pub email: String,
+    pub display_name: DisplayName,
+    pub avatar_color: AvatarColor,
+    pub password_hash: String,
+    pub created_at: Timestamp,
+    pub last_seen: Option<Timestamp>,
+}
+
+/// The public face of a user: what others may see.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UserSummary {
+    pub id: UserId,
+    pub username: Username,
+    pub display_name: DisplayName,
+    pub avatar_color: AvatarColor,
+}
+
+impl From<&User> for UserSummary {
+    fn from(u: &User) -> Self {
+        Self {
+            id: u.id,
+            username: u.username.clone(),
+            display_name: u.display_name.clone(),
+            avatar_color: u.avatar_color.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_username_of_three_to_thirty_two_safe_characters_is_accepted() {
+        assert!(Username::parse("ann").is_ok());
+        assert!(Username::parse("a.b-c_D9").is_ok());
+        assert!(Username::parse(&"x".repeat(32)).is_ok());
+    }
+
+    #[test]
+    fn a_username_that_is_short_long_or_has_other_characters_is_rejected() {
+        for bad in ["ab", "", &"x".repeat(33), "ann smith", "añn", "<script>", "a/b"] {
+            assert_eq!(Username::parse(bad), Err(ChatError::InvalidUsername), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn usernames_fold_to_lower_case_for_comparison() {
+        assert_eq!(Username::parse("Ann").unwrap().folded(), Username::parse("aNN").unwrap().folded());
+    }
+
+    #[test]
+    fn an_email_needs_a_local_part_and_a_dotted_domain() {
+        assert!(Email::parse("ann@example.com").is_ok());
+        for bad in ["ann", "@example.com", "ann@example", "ann@.com", "a b@example.com", "a@b@c.d"] {
+            assert_eq!(Email::parse(bad), Err(ChatError::InvalidEmail), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_blank_display_name_falls_back_to_the_username() {
+        let u = Username::parse("ann").unwrap();
+        assert_eq!(DisplayName::parse(None, &u).unwrap().as_str(), "ann");
+        assert_eq!(DisplayName::parse(Some("  "), &u).unwrap().as_str(), "ann");
+        assert_eq!(DisplayName::parse(Some(" Ann S. "), &u).unwrap().as_str(), "Ann S.");
+        assert!(DisplayName::parse(Some(&"é".repeat(65)), &u).is_err());
+    }
+
+    #[test]
+    fn a_password_shorter_than_eight_characters_is_rejected() {
+        assert!(Password::parse("1234567").is_err());
+        assert!(Password::parse("12345678").is_ok());
+        assert_eq!(format!("{:?}", Password::parse("secret-pw").unwrap()), "Password(…)");
+    }
+
+    #[test]
+    fn the_same_username_always_gets_the_same_avatar_colour() {
+        let a = AvatarColor::for_username(&Username::parse("Ann").unwrap());
+        let b = AvatarColor::for_username(&Username::parse("ann").unwrap());
+        assert_eq!(a, b);
+        assert!(AvatarColor::PALETTE.contains(&a.as_str()));
+    }
+}

@@ -1,0 +1,67 @@
+//! `ChatError` → HTTP. Every error body is `{"error": {"code", "message"}}`.
+//! Internal details are logged where they happen and never sent.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::domain::ChatError;
+use crate::realtime::events::ErrorBody;
+
+/// An error answered as JSON.
+#[derive(Debug)]
+pub struct ApiError(pub ChatError);
+
+impl From<ChatError> for ApiError {
+    fn from(e: ChatError) -> Self {
+        Self(e)
+    }
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: ErrorBody<'a>,
+}
+
+/// The status of each error:
+/// - 400: invalid input (`invalid_payload`, `invalid_*`, `room_name_*`, `message_*`, `unknown_event`)
+/// - 401: `not_authenticated`, `invalid_credentials`
+/// - 403: `cross_site_request`, `not_in_room`
+/// - 404: `room_not_found`
+/// - 409: `username_taken`, `email_taken`, `room_name_taken`
+/// - 429: `rate_limited` (with `Retry-After`)
+/// - 503: `unavailable`
+/// - 500: `internal`
+pub fn status_of(e: &ChatError) -> StatusCode {
+    use ChatError::*;
+    match e {
+        InvalidPayload(_) | InvalidUsername | InvalidEmail | InvalidPassword | InvalidDisplayName | RoomNameEmpty
+        | RoomNameTooLong | MessageEmpty | MessageTooLong | UnknownEvent(_) => StatusCode::BAD_REQUEST,
+        InvalidCredentials | NotAuthenticated => StatusCode::UNAUTHORIZED,
+        CrossSite | NotInRoom => StatusCode::FORBIDDEN,
+        RoomNotFound => StatusCode::NOT_FOUND,
+        UsernameTaken | EmailTaken | RoomNameTaken => StatusCode::CONFLICT,
+        RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+        Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// Adds `Retry-After` to a rate-limit answer.
+pub fn with_retry_after(mut response: Response, e: &ChatError) -> Response {
+    if let ChatError::RateLimited { retry_after } = e {
+        let secs = retry_after.as_secs().max(1).to_string();
+        if let Ok(v) = HeaderValue::from_str(&secs) {
+            response.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+    }
+    response
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = Body { error: ErrorBody::of(&self.0) };
+        with_retry_after((status_of(&self.0), Json(body)).into_response(), &self.0)
+    }
+}

@@ -1,0 +1,81 @@
+//! HTTP transport (axum): pages, the JSON API, health and metrics.
+//!
+//! Handlers decode, call one `Chat` method, and encode; errors map to statuses
+//! once, in [`error`].
+
+pub mod api;
+pub mod error;
+mod extract;
+pub mod ops;
+pub mod pages;
+pub mod security;
+pub mod web;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::{HeaderValue, header};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use metrics_exporter_prometheus::PrometheusHandle;
+
+pub use extract::{ApiJson, ClientAddr, CurrentUser};
+
+use crate::chat::Chat;
+use security::OriginPolicy;
+
+/// What the HTTP handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    pub chat: Chat,
+    pub web: Arc<WebConfig>,
+}
+
+pub struct WebConfig {
+    pub secure_cookies: bool,
+    pub trust_proxy: bool,
+    pub origins: Arc<OriginPolicy>,
+    pub session_ttl: Duration,
+    pub metrics: PrometheusHandle,
+}
+
+/// Largest request body accepted (forms and JSON).
+const BODY_LIMIT: usize = 64 * 1024;
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(pages::router())
+        .merge(api::router())
+        .merge(ops::router())
+        .merge(web::router())
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn(observe))
+        .with_state(state)
+}
+
+/// Records each request's latency and adds the headers every answer carries.
+async fn observe(req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let method = req.method().to_string();
+    let path = req.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str).to_owned();
+    let mut response = next.run(req).await;
+    let status = response.status().as_u16().to_string();
+    metrics::histogram!("parley_http_request_duration_seconds", "method" => method, "path" => path, "status" => status)
+        .record(start.elapsed().as_secs_f64());
+    let h = response.headers_mut();
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "default-src 'self'; connect-src 'self'; img-src 'self' data:; style-src 'self'; \
+                 frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+            ),
+        );
+    }
+    response
+}

@@ -1,0 +1,253 @@
+//! The Socket.IO protocol as types: every event name beside its payload.
+//! Hold this file against PROTOCOL.md.
+
+use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::ToSchema;
+
+use crate::domain::{ChatError, Message, MessageId, RoomId, Timestamp, UserSummary};
+
+// ---- client → server -------------------------------------------------------
+
+/// `join_room {room_id, room_name}`; acks `{ok, room_id, room_name}`.
+pub const JOIN_ROOM: &str = "join_room";
+/// `leave_room {room_id}`; acks `{ok}`.
+pub const LEAVE_ROOM: &str = "leave_room";
+/// `send_message {room_id, message, client_id?}`; acks `{ok, id, timestamp}` after commit.
+pub const SEND_MESSAGE: &str = "send_message";
+/// `typing {room_id, is_typing}`; acks `{ok}`.
+pub const TYPING: &str = "typing";
+/// `create_room {room_name}`; acks `{ok, room_id, room_name}`.
+pub const CREATE_ROOM: &str = "create_room";
+
+/// A room id as clients send it: a number, or a string of digits (the
+/// original client took ids from HTML attributes).
+#[derive(Debug, Clone, Copy)]
+pub struct WireRoomId(pub RoomId);
+
+impl<'de> Deserialize<'de> for WireRoomId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Int(i64),
+            Str(String),
+        }
+        let raw = match Raw::deserialize(d) {
+            Ok(Raw::Int(n)) => Some(n),
+            Ok(Raw::Str(s)) => s.trim().parse().ok(),
+            Err(_) => None,
+        };
+        raw.and_then(RoomId::parse)
+            .map(WireRoomId)
+            .ok_or_else(|| serde::de::Error::custom("room_id must be a positive whole number"))
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct JoinRoom {
+    pub room_id: WireRoomId,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LeaveRoom {
+    pub room_id: WireRoomId,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SendMessage {
+    pub room_id: WireRoomId,
+    pub message: String,
+    #[serde(default)]
+    pub client_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Typing {
+    pub room_id: WireRoomId,
+    pub is_typing: bool,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CreateRoom {
+    pub room_name: String,
+}
+
+/// Decodes an event's payload, naming what is wrong with it.
+pub fn decode<T: serde::de::DeserializeOwned>(data: serde_json::Value) -> Result<T, ChatError> {
+    if !data.is_object() {
+        return Err(ChatError::invalid("payload must be a JSON object"));
+    }
+    serde_json::from_value(data).map_err(|e| ChatError::invalid(format!("invalid payload: {e}")))
+}
+
+// ---- server → client -------------------------------------------------------
+
+/// `connection_success {user_id, username, display_name}` to the new socket.
+pub const CONNECTION_SUCCESS: &str = "connection_success";
+/// `user_joined {room_id, username, display_name, message}` to the room, joiner included.
+pub const USER_JOINED: &str = "user_joined";
+/// `user_left_room {room_id, username, display_name, message}` to the others in the room.
+pub const USER_LEFT_ROOM: &str = "user_left_room";
+/// `new_message {..message}` to the room, sender included, after it is stored.
+pub const NEW_MESSAGE: &str = "new_message";
+/// `user_typing {room_id, username, display_name, is_typing}` to the others in the room.
+pub const USER_TYPING: &str = "user_typing";
+/// `room_created {room_id, room_name}` to every connected client.
+pub const ROOM_CREATED: &str = "room_created";
+/// `room_creation_error {error}` to the requester.
+pub const ROOM_CREATION_ERROR: &str = "room_creation_error";
+/// `chat_error {event, code, message}` for a rejected event without an ack.
+pub const CHAT_ERROR: &str = "chat_error";
+/// `presence {user_id, username, display_name, avatar_color, is_online, last_seen}` to everyone.
+pub const PRESENCE: &str = "presence";
+
+#[derive(Debug, Serialize)]
+pub struct ConnectionSuccess<'a> {
+    pub user_id: crate::domain::UserId,
+    pub username: &'a str,
+    pub display_name: &'a str,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RoomNotice<'a> {
+    pub room_id: RoomId,
+    pub username: &'a str,
+    pub display_name: &'a str,
+    pub message: &'a str,
+}
+
+/// A message as `new_message` and `GET /api/messages` carry it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessagePayload<'a> {
+    #[schema(value_type = i64)]
+    pub id: MessageId,
+    #[schema(value_type = i64)]
+    pub room_id: RoomId,
+    #[schema(value_type = i64)]
+    pub user_id: crate::domain::UserId,
+    pub username: &'a str,
+    pub display_name: &'a str,
+    pub avatar_color: &'a str,
+    pub message: &'a str,
+    /// `text` or `system`.
+    pub message_type: &'a str,
+    /// RFC 3339, UTC.
+    #[schema(value_type = String)]
+    pub timestamp: Timestamp,
+    /// Echoed when the send carried one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<&'a str>,
+}
+
+impl<'a> From<&'a Message> for MessagePayload<'a> {
+    fn from(m: &'a Message) -> Self {
+        Self {
+            id: m.id,
+            room_id: m.room_id,
+            user_id: m.author.id,
+            username: m.author.username.as_str(),
+            display_name: m.author.display_name.as_str(),
+            avatar_color: m.author.avatar_color.as_str(),
+            message: m.body.as_str(),
+            message_type: m.message_type.as_str(),
+            timestamp: m.created_at,
+            client_id: m.client_id.as_ref().map(|c| c.as_str()),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct UserTyping<'a> {
+    pub room_id: RoomId,
+    pub username: &'a str,
+    pub display_name: &'a str,
+    pub is_typing: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RoomCreated<'a> {
+    pub room_id: RoomId,
+    pub room_name: &'a str,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RoomCreationError<'a> {
+    pub error: &'a str,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ChatErrorPayload<'a> {
+    pub event: &'a str,
+    pub code: &'a str,
+    pub message: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Presence<'a> {
+    pub user_id: crate::domain::UserId,
+    pub username: &'a str,
+    pub display_name: &'a str,
+    pub avatar_color: &'a str,
+    pub is_online: bool,
+    pub last_seen: Option<Timestamp>,
+}
+
+impl<'a> Presence<'a> {
+    pub fn new(user: &'a UserSummary, is_online: bool, last_seen: Option<Timestamp>) -> Self {
+        Self {
+            user_id: user.id,
+            username: user.username.as_str(),
+            display_name: user.display_name.as_str(),
+            avatar_color: user.avatar_color.as_str(),
+            is_online,
+            last_seen,
+        }
+    }
+}
+
+// ---- acks ------------------------------------------------------------------
+
+/// `{ok: true, ...fields}`.
+#[derive(Debug, Serialize)]
+pub struct AckOk<T: Serialize> {
+    pub ok: bool,
+    #[serde(flatten)]
+    pub fields: T,
+}
+
+/// `{ok: false, error: {code, message}}`.
+#[derive(Debug, Serialize)]
+pub struct AckErr<'a> {
+    pub ok: bool,
+    pub error: ErrorBody<'a>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody<'a> {
+    /// Stable snake_case code (`not_in_room`, `message_too_long`, ...).
+    pub code: &'a str,
+    /// Human-readable text.
+    pub message: String,
+}
+
+impl<'a> ErrorBody<'a> {
+    pub fn of(e: &ChatError) -> ErrorBody<'static> {
+        ErrorBody { code: e.code(), message: e.to_string() }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct RoomAck<'a> {
+    pub room_id: RoomId,
+    pub room_name: &'a str,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SendAck {
+    pub id: MessageId,
+    pub timestamp: Timestamp,
+}
+
+/// Acks with no fields beyond `ok`.
+#[derive(Debug, Serialize)]
+pub struct Empty {}

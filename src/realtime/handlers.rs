@@ -1,0 +1,152 @@
+//! One thin handler per event: decode, call one `Chat` method, answer.
+
+use std::sync::Arc;
+
+use socketioxide::adapter::Adapter;
+use socketioxide::extract::{Event, SocketRef, TryData};
+use socketioxide::socket::DisconnectReason;
+
+use super::conn::{ConnCtx, Ctx, empty};
+use super::events::{self, decode};
+use crate::chat::{AuthSession, Chat, SessionToken};
+use crate::domain::{ChatError, ClientId, ConnId, MessageBody, RoomName};
+use crate::http::security::{OriginPolicy, session_cookie};
+
+type Payload = TryData<serde_json::Value>;
+
+/// Why a handshake was refused; the text reaches the client in `connect_error`.
+#[derive(Debug, thiserror::Error)]
+pub enum HandshakeError {
+    #[error("{0}")]
+    Refused(ChatError),
+}
+
+/// Connect middleware: the handshake must come from an allowed origin and
+/// carry a valid session cookie.
+pub async fn authenticate<A: Adapter>(
+    socket: SocketRef<A>,
+    chat: Chat,
+    origins: Arc<OriginPolicy>,
+) -> Result<(), HandshakeError> {
+    let headers = &socket.req_parts().headers;
+    if !origins.allows(headers) {
+        return Err(HandshakeError::Refused(ChatError::CrossSite));
+    }
+    let token = session_cookie(headers).ok_or(HandshakeError::Refused(ChatError::NotAuthenticated))?;
+    let session = chat.authenticate(&SessionToken::from_client(&token)).await.map_err(HandshakeError::Refused)?;
+    socket.extensions.insert(session);
+    Ok(())
+}
+
+/// The socket is connected and authenticated: register it and its handlers.
+pub fn on_connect<A: Adapter>(socket: SocketRef<A>, chat: Chat) {
+    let Some(session) = socket.extensions.get::<AuthSession>() else {
+        tracing::error!(sid = %socket.id, "connected without a session");
+        let _ = socket.disconnect();
+        return;
+    };
+    let conn = ConnCtx::new(chat.clone(), ConnId(socket.id.to_string()));
+    socket.extensions.insert(conn.clone());
+
+    socket.on(events::JOIN_ROOM, join_room::<A>);
+    socket.on(events::LEAVE_ROOM, leave_room::<A>);
+    socket.on(events::SEND_MESSAGE, send_message::<A>);
+    socket.on(events::TYPING, typing::<A>);
+    socket.on(events::CREATE_ROOM, create_room::<A>);
+    socket.on_fallback(unknown_event::<A>);
+    socket.on_disconnect(on_disconnect::<A>);
+
+    let welcome = chat.connect(conn.id.clone(), session);
+    let hello = events::ConnectionSuccess {
+        user_id: welcome.user.id,
+        username: welcome.user.username.as_str(),
+        display_name: welcome.user.display_name.as_str(),
+    };
+    if let Err(e) = socket.emit(events::CONNECTION_SUCCESS, &hello) {
+        tracing::debug!(error = %e, sid = %socket.id, "connection_success not sent");
+    }
+}
+
+async fn on_disconnect<A: Adapter>(socket: SocketRef<A>, reason: DisconnectReason) {
+    if let Some(conn) = socket.extensions.get::<Arc<ConnCtx>>() {
+        tracing::debug!(conn = %conn.id, ?reason, "disconnected");
+        conn.chat.disconnect(&conn.id).await;
+    }
+}
+
+async fn join_room<A: Adapter>(mut ctx: Ctx<A>, TryData(data): Payload) {
+    ctx.my_turn().await;
+    let result = async {
+        let p: events::JoinRoom = decode(data.map_err(|e| ChatError::invalid(e.to_string()))?)?;
+        ctx.conn.chat.join_room(&ctx.conn.id, p.room_id.0).await
+    }
+    .await;
+    match result {
+        Ok(room) => ctx.ok(events::RoomAck { room_id: room.id, room_name: room.name.as_str() }),
+        Err(e) => ctx.fail(events::JOIN_ROOM, &e),
+    }
+}
+
+async fn leave_room<A: Adapter>(mut ctx: Ctx<A>, TryData(data): Payload) {
+    ctx.my_turn().await;
+    let result = (|| {
+        let p: events::LeaveRoom = decode(data.map_err(|e| ChatError::invalid(e.to_string()))?)?;
+        ctx.conn.chat.leave_room(&ctx.conn.id, p.room_id.0)
+    })();
+    match result {
+        Ok(()) => ctx.ok(empty()),
+        Err(e) => ctx.fail(events::LEAVE_ROOM, &e),
+    }
+}
+
+async fn send_message<A: Adapter>(mut ctx: Ctx<A>, TryData(data): Payload) {
+    ctx.my_turn().await;
+    let result = async {
+        let p: events::SendMessage = decode(data.map_err(|e| ChatError::invalid(e.to_string()))?)?;
+        let body = MessageBody::parse(&p.message)?;
+        let client_id = p.client_id.as_deref().map(ClientId::parse).transpose()?;
+        ctx.conn.chat.send_message(&ctx.conn.id, p.room_id.0, body, client_id).await
+    }
+    .await;
+    match result {
+        Ok(m) => ctx.ok(events::SendAck { id: m.id, timestamp: m.created_at }),
+        Err(e) => ctx.fail(events::SEND_MESSAGE, &e),
+    }
+}
+
+async fn typing<A: Adapter>(mut ctx: Ctx<A>, TryData(data): Payload) {
+    ctx.my_turn().await;
+    let result = (|| {
+        let p: events::Typing = decode(data.map_err(|e| ChatError::invalid(e.to_string()))?)?;
+        ctx.conn.chat.typing(&ctx.conn.id, p.room_id.0, p.is_typing)
+    })();
+    match result {
+        Ok(()) => ctx.ok(empty()),
+        Err(e) => ctx.fail(events::TYPING, &e),
+    }
+}
+
+async fn create_room<A: Adapter>(mut ctx: Ctx<A>, TryData(data): Payload) {
+    ctx.my_turn().await;
+    let result = async {
+        let p: events::CreateRoom = decode(data.map_err(|e| ChatError::invalid(e.to_string()))?)?;
+        let name = RoomName::parse(&p.room_name)?;
+        let user = ctx.conn.chat.user_of(&ctx.conn.id)?;
+        ctx.conn.chat.create_room(&user, name).await
+    }
+    .await;
+    match result {
+        Ok(room) => ctx.ok(events::RoomAck { room_id: room.id, room_name: room.name.as_str() }),
+        Err(e) => {
+            // Part A's own error event is sent whether or not there is an ack.
+            ctx.emit(events::ROOM_CREATION_ERROR, &events::RoomCreationError { error: &e.to_string() });
+            ctx.fail(events::CREATE_ROOM, &e);
+        }
+    }
+}
+
+async fn unknown_event<A: Adapter>(mut ctx: Ctx<A>, Event(name): Event) {
+    ctx.my_turn().await;
+    let name: String = name.chars().take(64).collect();
+    ctx.fail(&name, &ChatError::UnknownEvent(name.clone()));
+}

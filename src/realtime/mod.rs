@@ -1,0 +1,73 @@
+//! Socket.IO transport: the handshake's authentication, one thin handler per
+//! event, and the [`Notifier`](crate::chat::Notifier) that fans chat events out
+//! to sockets.
+//!
+//! Events of one connection are handled one at a time, in the order they
+//! arrived (see [`conn::Turn`]), so `join_room` followed at once by
+//! `send_message` behaves as the client wrote it.
+
+mod conn;
+pub mod events;
+mod handlers;
+mod notifier;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use socketioxide::handler::ConnectHandler;
+use socketioxide::layer::SocketIoLayer;
+use socketioxide::SocketIo;
+
+pub use notifier::SocketNotifier;
+
+use crate::chat::Chat;
+use crate::http::security::OriginPolicy;
+
+/// Transport limits.
+#[derive(Debug, Clone)]
+pub struct RealtimeConfig {
+    /// Largest Engine.IO payload accepted from a client.
+    pub max_payload: u64,
+    /// Packets queued for one socket before it counts as not reading.
+    pub max_buffer: usize,
+    pub ping_interval: Duration,
+    pub ping_timeout: Duration,
+}
+
+impl Default for RealtimeConfig {
+    fn default() -> Self {
+        Self {
+            max_payload: 64 * 1024,
+            max_buffer: 256,
+            ping_interval: Duration::from_secs(25),
+            ping_timeout: Duration::from_secs(20),
+        }
+    }
+}
+
+/// Builds the Socket.IO layer and its handle (before the chat service exists,
+/// because the notifier needs the handle).
+pub fn layer(config: &RealtimeConfig) -> (SocketIoLayer, SocketIo) {
+    SocketIo::builder()
+        .max_payload(config.max_payload)
+        .ws_max_message_size(config.max_payload as usize)
+        .max_buffer_size(config.max_buffer)
+        .ping_interval(config.ping_interval)
+        .ping_timeout(config.ping_timeout)
+        .build_layer()
+}
+
+/// Registers the default namespace: authenticate, then wire the handlers.
+pub fn register(io: &SocketIo, chat: Chat, origins: Arc<OriginPolicy>) {
+    let auth_chat = chat.clone();
+    let authenticate = move |socket: socketioxide::extract::SocketRef| {
+        let chat = auth_chat.clone();
+        let origins = origins.clone();
+        async move { handlers::authenticate(socket, chat, origins).await }
+    };
+    let on_connect = move |socket: socketioxide::extract::SocketRef| {
+        let chat = chat.clone();
+        async move { handlers::on_connect(socket, chat) }
+    };
+    io.ns("/", on_connect.with(authenticate));
+}

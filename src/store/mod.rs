@@ -1,0 +1,102 @@
+//! Storage: one [`Store`] trait, one module per database, one contract suite.
+//!
+//! The chat layer talks to a `dyn Store` and never sees SQL. Each backend turns
+//! its constraint violations into meaning here (`UsernameTaken`, `RoomNameTaken`)
+//! and its connection failures into [`StoreError::Unavailable`].
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+pub use crate::domain::Page;
+use crate::domain::{
+    Message, NewMessage, NewUser, Room, RoomId, RoomName, RoomType, Timestamp, User, UserId,
+};
+
+pub mod sqlite;
+
+#[cfg(test)]
+pub(crate) mod contract;
+
+/// What went wrong in storage, in the terms the chat layer cares about.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("username taken")]
+    UsernameTaken,
+    #[error("email taken")]
+    EmailTaken,
+    #[error("room name taken")]
+    RoomNameTaken,
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error("database error: {0}")]
+    Other(String),
+}
+
+/// Whether an insert stored a new row or found the one a retry refers to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inserted {
+    New,
+    Existing,
+}
+
+/// A session as the store keeps it: the hash of the token, never the token.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub token_hash: Vec<u8>,
+    pub user_id: UserId,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Is the database answering? (`/readyz`)
+    async fn ping(&self) -> Result<(), StoreError>;
+    /// Waits for in-flight writes and closes the connections.
+    async fn close(&self);
+
+    async fn create_user(&self, user: NewUser) -> Result<User, StoreError>;
+    /// Looks a user up by the case-folded username.
+    async fn user_by_username(&self, folded: &str) -> Result<Option<User>, StoreError>;
+    async fn set_last_seen(&self, user: UserId, at: Timestamp) -> Result<(), StoreError>;
+
+    async fn create_session(&self, session: NewSession) -> Result<(), StoreError>;
+    /// The user of an unexpired session.
+    async fn session_user(&self, token_hash: &[u8], now: Timestamp) -> Result<Option<User>, StoreError>;
+    async fn delete_session(&self, token_hash: &[u8]) -> Result<(), StoreError>;
+
+    /// The rooms `user` may see: every public room, and those they are a member of.
+    async fn rooms_visible_to(&self, user: UserId) -> Result<Vec<Room>, StoreError>;
+    async fn room(&self, id: RoomId) -> Result<Option<Room>, StoreError>;
+    /// Creates a room with `created_by` as its owner.
+    async fn create_room(
+        &self,
+        name: &RoomName,
+        room_type: RoomType,
+        created_by: UserId,
+        at: Timestamp,
+    ) -> Result<Room, StoreError>;
+    async fn is_member(&self, room: RoomId, user: UserId) -> Result<bool, StoreError>;
+
+    /// Stores a message once the transaction commits. A message with a
+    /// `client_id` that this user already used returns the stored one instead.
+    async fn insert_message(&self, message: NewMessage) -> Result<(Message, Inserted), StoreError>;
+    async fn messages(&self, room: RoomId, page: Page) -> Result<Vec<Message>, StoreError>;
+}
+
+/// Opens the database named by `url` (by its scheme), creating and migrating it.
+pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    let scheme = url.split(':').next().unwrap_or_default();
+    match scheme {
+        "sqlite" => Ok(Arc::new(sqlite::SqliteStore::open(url).await?)),
+        _ => Err(StoreError::Other(format!(
+            "unsupported database URL scheme '{scheme}:' (this build supports sqlite:)"
+        ))),
+    }
+}
+
+/// Runs the migrations of the database named by `url` and returns.
+pub async fn migrate(url: &str) -> Result<(), StoreError> {
+    open(url).await.map(|_| ())
+}

@@ -1,0 +1,365 @@
+//! The embedded default: one SQLite file in WAL mode.
+//!
+//! Writes go through a pool of exactly one connection, so concurrent sends queue
+//! in Parley instead of failing with "database is locked"; reads use a separate
+//! pool of several connections, which WAL lets run beside the writer. Every ack
+//! follows a commit made with `synchronous=FULL`.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::Row;
+
+use super::{Inserted, NewSession, Page, Store, StoreError};
+use crate::domain::{
+    AvatarColor, ClientId, DisplayName, Message, MessageBody, MessageId, MessageType, NewMessage, NewUser, Room,
+    RoomId, RoomName, RoomType, Timestamp, User, UserId, UserSummary, Username,
+};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+impl SqliteStore {
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Other(format!("invalid SQLite URL: {e}")))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true)
+            .pragma("temp_store", "memory");
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options.clone())
+            .await
+            .map_err(map_err)?;
+        MIGRATOR.run(&writer).await.map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
+        let reader = if in_memory {
+            writer.clone()
+        } else {
+            SqlitePoolOptions::new()
+                .max_connections(4)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .connect_with(options.read_only(true))
+                .await
+                .map_err(map_err)?
+        };
+        Ok(Self { writer, reader })
+    }
+}
+
+fn map_err(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            let m = db.message();
+            if m.contains("username_folded") {
+                StoreError::UsernameTaken
+            } else if m.contains("email_folded") {
+                StoreError::EmailTaken
+            } else if m.contains("room_name_folded") {
+                StoreError::RoomNameTaken
+            } else {
+                StoreError::Other(e.to_string())
+            }
+        }
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => {
+            StoreError::Unavailable(e.to_string())
+        }
+        _ => StoreError::Other(e.to_string()),
+    }
+}
+
+/// Column lists as macros, so that every query is one `&'static str` (sqlx
+/// wants dynamic SQL audited; these are not dynamic).
+macro_rules! user_columns {
+    () => {
+        "u.id, u.username, u.email, u.display_name, u.avatar_color, u.password_hash, u.created_at, u.last_seen"
+    };
+}
+
+fn user_from_row(r: &SqliteRow) -> Result<User, sqlx::Error> {
+    Ok(User {
+        id: UserId(r.try_get("id")?),
+        username: Username::from_trusted(r.try_get("username")?),
+        email: r.try_get("email")?,
+        display_name: DisplayName::from_trusted(r.try_get("display_name")?),
+        avatar_color: AvatarColor::from_trusted(r.try_get("avatar_color")?),
+        password_hash: r.try_get("password_hash")?,
+        created_at: Timestamp::from_millis(r.try_get("created_at")?),
+        last_seen: r.try_get::<Option<i64>, _>("last_seen")?.map(Timestamp::from_millis),
+    })
+}
+
+macro_rules! room_columns {
+    () => {
+        "r.id, r.room_name, r.room_type, r.created_by, r.created_at"
+    };
+}
+
+fn room_from_row(r: &SqliteRow) -> Result<Room, sqlx::Error> {
+    let room_type: String = r.try_get("room_type")?;
+    Ok(Room {
+        id: RoomId(r.try_get("id")?),
+        name: RoomName::from_trusted(r.try_get("room_name")?),
+        room_type: RoomType::from_db(&room_type).unwrap_or(RoomType::Private),
+        created_by: r.try_get::<Option<i64>, _>("created_by")?.map(UserId),
+        created_at: Timestamp::from_millis(r.try_get("created_at")?),
+    })
+}
+
+macro_rules! message_columns {
+    () => {
+        "m.id, m.room_id, m.user_id, u.username, u.display_name, u.avatar_color, \
+         m.message, m.message_type, m.client_id, m.created_at"
+    };
+}
+
+fn message_from_row(r: &SqliteRow) -> Result<Message, sqlx::Error> {
+    let message_type: String = r.try_get("message_type")?;
+    Ok(Message {
+        id: MessageId(r.try_get("id")?),
+        room_id: RoomId(r.try_get("room_id")?),
+        author: UserSummary {
+            id: UserId(r.try_get("user_id")?),
+            username: Username::from_trusted(r.try_get("username")?),
+            display_name: DisplayName::from_trusted(r.try_get("display_name")?),
+            avatar_color: AvatarColor::from_trusted(r.try_get("avatar_color")?),
+        },
+        body: MessageBody::from_trusted(r.try_get("message")?),
+        message_type: MessageType::from_db(&message_type),
+        client_id: r.try_get::<Option<String>, _>("client_id")?.map(ClientId::from_trusted),
+        created_at: Timestamp::from_millis(r.try_get("created_at")?),
+    })
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.reader).await.map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.writer.close().await;
+        self.reader.close().await;
+    }
+
+    async fn create_user(&self, u: NewUser) -> Result<User, StoreError> {
+        let row = sqlx::query(
+            "INSERT INTO users (username, username_folded, email, email_folded, display_name, password_hash, \
+             avatar_color, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(u.username.as_str())
+        .bind(u.username.folded())
+        .bind(u.email.as_str())
+        .bind(u.email.folded())
+        .bind(u.display_name.as_str())
+        .bind(&u.password_hash)
+        .bind(u.avatar_color.as_str())
+        .bind(u.created_at.as_millis())
+        .fetch_one(&self.writer)
+        .await
+        .map_err(map_err)?;
+        Ok(User {
+            id: UserId(row.try_get("id").map_err(map_err)?),
+            username: u.username,
+            email: u.email.as_str().to_owned(),
+            display_name: u.display_name,
+            avatar_color: u.avatar_color,
+            password_hash: u.password_hash,
+            created_at: u.created_at,
+            last_seen: None,
+        })
+    }
+
+    async fn user_by_username(&self, folded: &str) -> Result<Option<User>, StoreError> {
+        let sql = concat!("SELECT ", user_columns!(), " FROM users u WHERE u.username_folded = ?");
+        let row = sqlx::query(sql).bind(folded).fetch_optional(&self.reader).await.map_err(map_err)?;
+        row.as_ref().map(user_from_row).transpose().map_err(map_err)
+    }
+
+    async fn set_last_seen(&self, user: UserId, at: Timestamp) -> Result<(), StoreError> {
+        sqlx::query("UPDATE users SET last_seen = ? WHERE id = ?")
+            .bind(at.as_millis())
+            .bind(user.0)
+            .execute(&self.writer)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn create_session(&self, s: NewSession) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)")
+            .bind(&s.token_hash)
+            .bind(s.user_id.0)
+            .bind(s.created_at.as_millis())
+            .bind(s.expires_at.as_millis())
+            .execute(&self.writer)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn session_user(&self, token_hash: &[u8], now: Timestamp) -> Result<Option<User>, StoreError> {
+        let sql = concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ? AND s.expires_at > ?"
+        );
+        let row = sqlx::query(sql)
+            .bind(token_hash)
+            .bind(now.as_millis())
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(map_err)?;
+        row.as_ref().map(user_from_row).transpose().map_err(map_err)
+    }
+
+    async fn delete_session(&self, token_hash: &[u8]) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM sessions WHERE token_hash = ?")
+            .bind(token_hash)
+            .execute(&self.writer)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn rooms_visible_to(&self, user: UserId) -> Result<Vec<Room>, StoreError> {
+        let sql = concat!(
+            "SELECT ",
+            room_columns!(),
+            " FROM rooms r WHERE r.room_type = 'public' \
+             OR EXISTS (SELECT 1 FROM room_members m WHERE m.room_id = r.id AND m.user_id = ?) ORDER BY r.id"
+        );
+        let rows = sqlx::query(sql).bind(user.0).fetch_all(&self.reader).await.map_err(map_err)?;
+        rows.iter().map(room_from_row).collect::<Result<_, _>>().map_err(map_err)
+    }
+
+    async fn room(&self, id: RoomId) -> Result<Option<Room>, StoreError> {
+        let sql = concat!("SELECT ", room_columns!(), " FROM rooms r WHERE r.id = ?");
+        let row = sqlx::query(sql).bind(id.0).fetch_optional(&self.reader).await.map_err(map_err)?;
+        row.as_ref().map(room_from_row).transpose().map_err(map_err)
+    }
+
+    async fn create_room(
+        &self,
+        name: &RoomName,
+        room_type: RoomType,
+        created_by: UserId,
+        at: Timestamp,
+    ) -> Result<Room, StoreError> {
+        let mut tx = self.writer.begin().await.map_err(map_err)?;
+        let row = sqlx::query(
+            "INSERT INTO rooms (room_name, room_name_folded, room_type, created_by, created_at) \
+             VALUES (?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(name.as_str())
+        .bind(name.folded())
+        .bind(room_type.as_str())
+        .bind(created_by.0)
+        .bind(at.as_millis())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        let id = RoomId(row.try_get("id").map_err(map_err)?);
+        sqlx::query("INSERT INTO room_members (room_id, user_id, role, joined_at) VALUES (?, ?, 'owner', ?)")
+            .bind(id.0)
+            .bind(created_by.0)
+            .bind(at.as_millis())
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(Room { id, name: name.clone(), room_type, created_by: Some(created_by), created_at: at })
+    }
+
+    async fn is_member(&self, room: RoomId, user: UserId) -> Result<bool, StoreError> {
+        let row = sqlx::query("SELECT 1 FROM room_members WHERE room_id = ? AND user_id = ?")
+            .bind(room.0)
+            .bind(user.0)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(map_err)?;
+        Ok(row.is_some())
+    }
+
+    async fn insert_message(&self, m: NewMessage) -> Result<(Message, Inserted), StoreError> {
+        // One writer connection: the conflict check and the read-back of the
+        // first message cannot interleave with another send.
+        let mut conn = self.writer.acquire().await.map_err(map_err)?;
+        let row = sqlx::query(
+            "INSERT INTO messages (room_id, user_id, message, message_type, client_id, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (user_id, client_id) WHERE client_id IS NOT NULL DO NOTHING RETURNING id",
+        )
+        .bind(m.room_id.0)
+        .bind(m.author.id.0)
+        .bind(m.body.as_str())
+        .bind(m.message_type.as_str())
+        .bind(m.client_id.as_ref().map(ClientId::as_str))
+        .bind(m.created_at.as_millis())
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(map_err)?;
+        if let Some(row) = row {
+            let id = MessageId(row.try_get("id").map_err(map_err)?);
+            let message = Message {
+                id,
+                room_id: m.room_id,
+                author: m.author,
+                body: m.body,
+                message_type: m.message_type,
+                client_id: m.client_id,
+                created_at: m.created_at,
+            };
+            return Ok((message, Inserted::New));
+        }
+        let sql = concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM messages m JOIN users u ON u.id = m.user_id WHERE m.user_id = ? AND m.client_id = ?"
+        );
+        let row = sqlx::query(sql)
+            .bind(m.author.id.0)
+            .bind(m.client_id.as_ref().map(ClientId::as_str))
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(map_err)?;
+        Ok((message_from_row(&row).map_err(map_err)?, Inserted::Existing))
+    }
+
+    async fn messages(&self, room: RoomId, page: Page) -> Result<Vec<Message>, StoreError> {
+        macro_rules! page {
+            ($tail:literal) => {
+                concat!("SELECT ", message_columns!(), " FROM messages m JOIN users u ON u.id = m.user_id WHERE m.room_id = ?", $tail)
+            };
+        }
+        let (sql, cursor, limit, newest_first) = match page {
+            Page::Latest { limit } => (page!(" ORDER BY m.id DESC LIMIT ?"), None, limit, true),
+            Page::Before { id, limit } => (page!(" AND m.id < ? ORDER BY m.id DESC LIMIT ?"), Some(id), limit, true),
+            Page::After { id, limit } => (page!(" AND m.id > ? ORDER BY m.id ASC LIMIT ?"), Some(id), limit, false),
+        };
+        let mut query = sqlx::query(sql).bind(room.0);
+        if let Some(id) = cursor {
+            query = query.bind(id.0);
+        }
+        let rows = query.bind(i64::from(limit)).fetch_all(&self.reader).await.map_err(map_err)?;
+        let mut messages = rows.iter().map(message_from_row).collect::<Result<Vec<_>, _>>().map_err(map_err)?;
+        if newest_first {
+            messages.reverse();
+        }
+        Ok(messages)
+    }
+}

@@ -1,0 +1,70 @@
+// Who is online: seeded from GET /api/online-users, updated by `presence` events.
+import { SvelteMap } from 'svelte/reactivity';
+import type { OnlineUser, PresencePayload } from '../types';
+
+export interface PresenceEntry {
+  user_id: number;
+  username: string;
+  display_name: string;
+  avatar_color: string;
+  is_online: boolean;
+  last_seen: string | null;
+}
+
+const byName = (a: PresenceEntry, b: PresenceEntry) =>
+  (a.display_name || a.username).localeCompare(b.display_name || b.username, undefined, { sensitivity: 'base' });
+
+export class PresenceStore {
+  readonly byId = new SvelteMap<number, PresenceEntry>();
+
+  /** Online people first (by name), then those who left during this session (most recent first). */
+  readonly sorted = $derived.by(() => {
+    const all = [...this.byId.values()];
+    const online = all.filter((u) => u.is_online).sort(byName);
+    const offline = all
+      .filter((u) => !u.is_online)
+      .sort((a, b) => (Date.parse(b.last_seen ?? '') || 0) - (Date.parse(a.last_seen ?? '') || 0) || byName(a, b));
+    return [...online, ...offline];
+  });
+
+  readonly onlineCount = $derived([...this.byId.values()].filter((u) => u.is_online).length);
+
+  /** Replace the online set with a fresh snapshot; people missing from it are now offline. */
+  seed(list: readonly OnlineUser[]): void {
+    const seen = new Set<number>();
+    for (const u of list) {
+      if (!u || typeof u.id !== 'number') continue;
+      seen.add(u.id);
+      const prev = this.byId.get(u.id);
+      this.byId.set(u.id, {
+        user_id: u.id,
+        username: u.username,
+        display_name: u.display_name || u.username,
+        avatar_color: u.avatar_color || prev?.avatar_color || '',
+        is_online: true,
+        last_seen: prev?.last_seen ?? null,
+      });
+    }
+    for (const [id, u] of this.byId) {
+      if (u.is_online && !seen.has(id)) this.byId.set(id, { ...u, is_online: false });
+    }
+  }
+
+  apply(p: PresencePayload): void {
+    if (!p || typeof p.user_id !== 'number') return;
+    const prev = this.byId.get(p.user_id);
+    this.byId.set(p.user_id, {
+      user_id: p.user_id,
+      username: p.username ?? prev?.username ?? '',
+      display_name: p.display_name || prev?.display_name || p.username,
+      avatar_color: p.avatar_color || prev?.avatar_color || '',
+      is_online: !!p.is_online,
+      last_seen: p.last_seen ?? (p.is_online ? prev?.last_seen ?? null : new Date().toISOString()),
+    });
+  }
+
+  colorOf(userId: number | null | undefined): string | null {
+    if (userId === null || userId === undefined) return null;
+    return this.byId.get(userId)?.avatar_color || null;
+  }
+}
