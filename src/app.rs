@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use axum::serve::ListenerExt;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -74,14 +75,23 @@ impl App {
     /// users go offline with `last_seen` stored), finishes in-flight requests and
     /// closes the database.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        let Self { listener, router, io, store, .. } = self;
+        let Self { listener, router, io, store, chat } = self;
         let service = router.into_make_service_with_connect_info::<SocketAddr>();
-        let (closed_tx, closed_rx) = tokio::sync::oneshot::channel::<()>();
         let graceful = async move {
             shutdown.await;
             tracing::info!("shutting down: closing sockets");
+            // Disconnect each socket ourselves: socketioxide's `close` drops the
+            // namespaces before the transports, and then runs no disconnect
+            // handler, so nobody would go offline or get a `last_seen`.
+            for socket in io.sockets() {
+                if let Err(e) = socket.disconnect() {
+                    tracing::debug!(error = %e, "socket not disconnected cleanly");
+                }
+            }
+            chat.drained(Duration::from_secs(5)).await;
             io.close().await;
-            let _ = closed_tx.send(());
+            // Whatever could not be told goodbye still goes offline.
+            chat.disconnect_all().await;
         };
         // Nagle's algorithm would hold small frames (and the handshake) back ~40 ms.
         let listener = listener.tap_io(|tcp| {
@@ -90,9 +100,6 @@ impl App {
             }
         });
         axum::serve(listener, service).with_graceful_shutdown(graceful).await?;
-        // Sockets were closed before the listener stopped; their disconnect
-        // handlers may still be writing `last_seen`.
-        let _ = closed_rx.await;
         store.close().await;
         tracing::info!("stopped");
         Ok(())

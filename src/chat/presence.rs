@@ -4,6 +4,8 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use super::{Audience, AuthSession, Chat, Event};
 use crate::domain::{ConnId, RoomId, UserId, UserSummary};
@@ -24,6 +26,8 @@ struct Registry {
 #[derive(Default)]
 pub(super) struct Presence {
     registry: Mutex<Registry>,
+    /// Disconnects still writing `last_seen`.
+    closing: AtomicUsize,
 }
 
 impl Presence {
@@ -108,6 +112,12 @@ impl Chat {
 
     /// A connection closed. The user goes offline, with `last_seen` now, if it was their last.
     pub async fn disconnect(&self, conn: &ConnId) {
+        self.inner.presence.closing.fetch_add(1, Ordering::SeqCst);
+        self.close_connection(conn).await;
+        self.inner.presence.closing.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    async fn close_connection(&self, conn: &ConnId) {
         let (user, rooms, last) = {
             let mut reg = self.inner.presence.lock();
             let Some(c) = reg.conns.remove(conn) else { return };
@@ -134,6 +144,27 @@ impl Chat {
             }
             let event = Event::Presence { user, is_online: false, last_seen: Some(now) };
             self.inner.notifier.publish(Audience::Everyone, event);
+        }
+    }
+
+    /// Waits (up to `limit`) until every connection has closed and its
+    /// `last_seen` is written: the last step of a graceful shutdown.
+    pub async fn drained(&self, limit: Duration) {
+        let deadline = tokio::time::Instant::now() + limit;
+        while self.inner.presence.connection_count() > 0 || self.inner.presence.closing.load(Ordering::SeqCst) > 0 {
+            if tokio::time::Instant::now() >= deadline {
+                tracing::warn!(open = self.inner.presence.connection_count(), "shutdown: connections still open");
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Closes every connection still registered (at shutdown).
+    pub async fn disconnect_all(&self) {
+        let conns: Vec<ConnId> = self.inner.presence.lock().conns.keys().cloned().collect();
+        for conn in conns {
+            self.disconnect(&conn).await;
         }
     }
 

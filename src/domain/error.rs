@@ -43,6 +43,8 @@ pub enum ChatError {
     MessageTooLong,
     #[error("Too many requests; try again in {} s", .retry_after.as_secs().max(1))]
     RateLimited { retry_after: Duration },
+    #[error("The request is too large")]
+    PayloadTooLarge,
     #[error("Unknown event '{0}'")]
     UnknownEvent(String),
     #[error("The service is temporarily unavailable; try again")]
@@ -73,6 +75,7 @@ impl ChatError {
             Self::MessageEmpty => "message_empty",
             Self::MessageTooLong => "message_too_long",
             Self::RateLimited { .. } => "rate_limited",
+            Self::PayloadTooLarge => "payload_too_large",
             Self::UnknownEvent(_) => "unknown_event",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",

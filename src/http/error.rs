@@ -30,6 +30,7 @@ struct Body<'a> {
 /// - 403: `cross_site_request`, `not_in_room`
 /// - 404: `room_not_found`
 /// - 409: `username_taken`, `email_taken`, `room_name_taken`
+/// - 413: `payload_too_large`
 /// - 429: `rate_limited` (with `Retry-After`)
 /// - 503: `unavailable`
 /// - 500: `internal`
@@ -42,6 +43,7 @@ pub fn status_of(e: &ChatError) -> StatusCode {
         CrossSite | NotInRoom => StatusCode::FORBIDDEN,
         RoomNotFound => StatusCode::NOT_FOUND,
         UsernameTaken | EmailTaken | RoomNameTaken => StatusCode::CONFLICT,
+        PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         Internal => StatusCode::INTERNAL_SERVER_ERROR,

@@ -363,3 +363,30 @@ impl Store for SqliteStore {
         Ok(messages)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::SqliteStore;
+    use crate::store::Store;
+
+    async fn open() -> (Arc<dyn Store>, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite:{}", dir.path().join("contract.db").display());
+        (Arc::new(SqliteStore::open(&url).await.expect("store opens")), dir)
+    }
+
+    crate::contract_tests!(open);
+
+    #[tokio::test]
+    async fn reopening_a_database_keeps_its_data_and_does_not_migrate_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite:{}", dir.path().join("twice.db").display());
+        let first = SqliteStore::open(&url).await.unwrap();
+        first.close().await;
+        let second = SqliteStore::open(&url).await.unwrap();
+        let rooms = second.rooms_visible_to(crate::domain::UserId(1)).await.unwrap();
+        assert_eq!(rooms.len(), 3);
+    }
+}

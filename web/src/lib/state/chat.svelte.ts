@@ -67,9 +67,10 @@ export class ChatStore {
   private async bootstrap(): Promise<void> {
     for (let delay = 1000; ; delay = Math.min(delay * 2, 10_000)) {
       try {
+        const requestedAt = Date.now();
         const [rooms, online] = await Promise.all([fetchRooms(), fetchOnlineUsers().catch(() => null)]);
         this.setRooms(rooms);
-        if (online) this.presence.seed(online);
+        if (online) this.presence.seed(online, requestedAt);
         return;
       } catch (e) {
         if (isRedirecting()) return new Promise<void>(() => {});
@@ -227,9 +228,10 @@ export class ChatStore {
 
   private async refreshDirectory(): Promise<void> {
     try {
+      const requestedAt = Date.now();
       const [rooms, online] = await Promise.all([fetchRooms(), fetchOnlineUsers()]);
       this.setRooms(rooms);
-      this.presence.seed(online);
+      this.presence.seed(online, requestedAt);
     } catch (e) {
       console.warn('Parley: refresh failed:', errorText(e));
     }

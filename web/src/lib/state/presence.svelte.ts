@@ -16,6 +16,8 @@ const byName = (a: PresenceEntry, b: PresenceEntry) =>
 
 export class PresenceStore {
   readonly byId = new SvelteMap<number, PresenceEntry>();
+  /** When the last `presence` event for a user arrived (newer than any snapshot fetched before it). */
+  private readonly eventAt = new Map<number, number>();
 
   /** Online people first (by name), then those who left during this session (most recent first). */
   readonly sorted = $derived.by(() => {
@@ -29,12 +31,17 @@ export class PresenceStore {
 
   readonly onlineCount = $derived([...this.byId.values()].filter((u) => u.is_online).length);
 
-  /** Replace the online set with a fresh snapshot; people missing from it are now offline. */
-  seed(list: readonly OnlineUser[]): void {
+  /**
+   * Replace the online set with a snapshot requested at `requestedAt`; people missing
+   * from it are now offline. Live events newer than the request win over the snapshot.
+   */
+  seed(list: readonly OnlineUser[], requestedAt = 0): void {
+    const fresh = (id: number) => (this.eventAt.get(id) ?? -Infinity) < requestedAt;
     const seen = new Set<number>();
     for (const u of list) {
       if (!u || typeof u.id !== 'number') continue;
       seen.add(u.id);
+      if (!fresh(u.id)) continue;
       const prev = this.byId.get(u.id);
       this.byId.set(u.id, {
         user_id: u.id,
@@ -46,12 +53,13 @@ export class PresenceStore {
       });
     }
     for (const [id, u] of this.byId) {
-      if (u.is_online && !seen.has(id)) this.byId.set(id, { ...u, is_online: false });
+      if (u.is_online && !seen.has(id) && fresh(id)) this.byId.set(id, { ...u, is_online: false });
     }
   }
 
   apply(p: PresencePayload): void {
     if (!p || typeof p.user_id !== 'number') return;
+    this.eventAt.set(p.user_id, Date.now());
     const prev = this.byId.get(p.user_id);
     this.byId.set(p.user_id, {
       user_id: p.user_id,

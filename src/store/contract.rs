@@ -1,0 +1,180 @@
+//! The contract every `Store` backend passes. Each function gets a fresh,
+//! migrated, empty store; each backend's test module runs them all through
+//! [`contract_tests!`].
+
+use crate::domain::{
+    AvatarColor, ClientId, DisplayName, Email, MessageBody, MessageId, MessageType, NewMessage, NewUser, Page, RoomId,
+    RoomName, RoomType, Timestamp, UserSummary, Username,
+};
+
+use super::{Inserted, NewSession, Store, StoreError};
+
+fn new_user(name: &str) -> NewUser {
+    let username = Username::parse(name).unwrap();
+    NewUser {
+        email: Email::parse(&format!("{name}@example.com")).unwrap(),
+        display_name: DisplayName::parse(None, &username).unwrap(),
+        avatar_color: AvatarColor::for_username(&username),
+        password_hash: "$argon2id$fake".into(),
+        created_at: Timestamp::from_millis(1_000),
+        username,
+    }
+}
+
+fn message(room: RoomId, author: &UserSummary, text: &str, client_id: Option<&str>, at: i64) -> NewMessage {
+    NewMessage {
+        room_id: room,
+        author: author.clone(),
+        body: MessageBody::parse(text).unwrap(),
+        message_type: MessageType::Text,
+        client_id: client_id.map(|c| ClientId::parse(c).unwrap()),
+        created_at: Timestamp::from_millis(at),
+    }
+}
+
+async fn general(store: &dyn Store) -> RoomId {
+    let room = store.room(RoomId(1)).await.unwrap().expect("a fresh store has room 1");
+    assert_eq!(room.name.as_str(), "General");
+    room.id
+}
+
+pub async fn a_fresh_store_has_the_three_public_rooms(store: &dyn Store) {
+    let user = store.create_user(new_user("ann")).await.unwrap();
+    let rooms = store.rooms_visible_to(user.id).await.unwrap();
+    let names: Vec<_> = rooms.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["General", "Technology", "Random"]);
+    assert!(rooms.iter().all(|r| r.room_type == RoomType::Public && r.created_by.is_none()));
+}
+
+pub async fn usernames_and_emails_are_unique_case_insensitively(store: &dyn Store) {
+    store.create_user(new_user("ann")).await.unwrap();
+    let mut same_name = new_user("ANN");
+    same_name.email = Email::parse("other@example.com").unwrap();
+    assert!(matches!(store.create_user(same_name).await, Err(StoreError::UsernameTaken)));
+    let mut same_email = new_user("bob");
+    same_email.email = Email::parse("Ann@Example.com").unwrap();
+    assert!(matches!(store.create_user(same_email).await, Err(StoreError::EmailTaken)));
+    let found = store.user_by_username("ann").await.unwrap().unwrap();
+    assert_eq!(found.username.as_str(), "ann");
+    assert!(store.user_by_username("nobody").await.unwrap().is_none());
+}
+
+pub async fn a_session_finds_its_user_until_it_expires_or_is_deleted(store: &dyn Store) {
+    let user = store.create_user(new_user("ann")).await.unwrap();
+    let session = NewSession {
+        token_hash: vec![7; 32],
+        user_id: user.id,
+        created_at: Timestamp::from_millis(1_000),
+        expires_at: Timestamp::from_millis(5_000),
+    };
+    store.create_session(session).await.unwrap();
+    let found = store.session_user(&[7; 32], Timestamp::from_millis(4_999)).await.unwrap();
+    assert_eq!(found.map(|u| u.id), Some(user.id));
+    assert!(store.session_user(&[7; 32], Timestamp::from_millis(5_000)).await.unwrap().is_none(), "expired");
+    assert!(store.session_user(&[8; 32], Timestamp::from_millis(1_000)).await.unwrap().is_none());
+    store.delete_session(&[7; 32]).await.unwrap();
+    assert!(store.session_user(&[7; 32], Timestamp::from_millis(2_000)).await.unwrap().is_none());
+}
+
+pub async fn last_seen_is_kept_to_the_millisecond(store: &dyn Store) {
+    let user = store.create_user(new_user("ann")).await.unwrap();
+    store.set_last_seen(user.id, Timestamp::from_millis(1_795_492_347_123)).await.unwrap();
+    let found = store.user_by_username("ann").await.unwrap().unwrap();
+    assert_eq!(found.last_seen, Some(Timestamp::from_millis(1_795_492_347_123)));
+}
+
+pub async fn room_names_are_unique_case_insensitively_and_the_creator_is_owner(store: &dyn Store) {
+    let user = store.create_user(new_user("ann")).await.unwrap();
+    let name = RoomName::parse("Rust").unwrap();
+    let room = store.create_room(&name, RoomType::Public, user.id, Timestamp::from_millis(9)).await.unwrap();
+    assert_eq!(room.created_by, Some(user.id));
+    assert_eq!(store.room(room.id).await.unwrap(), Some(room.clone()));
+    assert!(store.is_member(room.id, user.id).await.unwrap());
+    let again = RoomName::parse("rUST").unwrap();
+    assert!(matches!(
+        store.create_room(&again, RoomType::Public, user.id, Timestamp::from_millis(9)).await,
+        Err(StoreError::RoomNameTaken)
+    ));
+    assert!(matches!(
+        store.create_room(&RoomName::parse("general").unwrap(), RoomType::Public, user.id, Timestamp::from_millis(9)).await,
+        Err(StoreError::RoomNameTaken)
+    ));
+    assert!(store.room(RoomId(999)).await.unwrap().is_none());
+}
+
+pub async fn private_rooms_are_visible_to_members_only(store: &dyn Store) {
+    let ann = store.create_user(new_user("ann")).await.unwrap();
+    let bo = store.create_user(new_user("bob")).await.unwrap();
+    let secret = RoomName::parse("Secret").unwrap();
+    let room = store.create_room(&secret, RoomType::Private, ann.id, Timestamp::from_millis(9)).await.unwrap();
+    assert!(store.rooms_visible_to(ann.id).await.unwrap().iter().any(|r| r.id == room.id));
+    assert!(!store.rooms_visible_to(bo.id).await.unwrap().iter().any(|r| r.id == room.id));
+    assert!(!store.is_member(room.id, bo.id).await.unwrap());
+}
+
+pub async fn messages_are_stored_verbatim_and_paged_in_id_order(store: &dyn Store) {
+    let user = store.create_user(new_user("ann")).await.unwrap();
+    let author = UserSummary::from(&user);
+    let room = general(store).await;
+    let text = "<script>alert('é😀')</script>";
+    let (first, inserted) = store.insert_message(message(room, &author, text, None, 100)).await.unwrap();
+    assert_eq!(inserted, Inserted::New);
+    let mut ids = vec![first.id];
+    for i in 1..10 {
+        let (m, _) = store.insert_message(message(room, &author, &format!("m{i}"), None, 100 + i)).await.unwrap();
+        assert!(m.id > *ids.last().unwrap(), "ids grow");
+        ids.push(m.id);
+    }
+    let latest = store.messages(room, Page::Latest { limit: 100 }).await.unwrap();
+    assert_eq!(latest.iter().map(|m| m.id).collect::<Vec<_>>(), ids);
+    assert_eq!(latest[0], first);
+    assert_eq!(latest[0].body.as_str(), text);
+    assert_eq!(latest[0].created_at, Timestamp::from_millis(100));
+    assert_eq!(latest[0].author, author);
+    let ids_of = |v: Vec<crate::domain::Message>| v.into_iter().map(|m| m.id).collect::<Vec<MessageId>>();
+    assert_eq!(ids_of(store.messages(room, Page::Latest { limit: 3 }).await.unwrap()), ids[7..]);
+    assert_eq!(ids_of(store.messages(room, Page::Before { id: ids[5], limit: 2 }).await.unwrap()), ids[3..5]);
+    assert_eq!(ids_of(store.messages(room, Page::After { id: ids[5], limit: 2 }).await.unwrap()), ids[6..8]);
+    assert!(store.messages(RoomId(2), Page::Latest { limit: 10 }).await.unwrap().is_empty());
+}
+
+pub async fn a_repeated_client_id_returns_the_first_message(store: &dyn Store) {
+    let ann = UserSummary::from(&store.create_user(new_user("ann")).await.unwrap());
+    let bo = UserSummary::from(&store.create_user(new_user("bob")).await.unwrap());
+    let room = general(store).await;
+    let (first, _) = store.insert_message(message(room, &ann, "one", Some("c1"), 1)).await.unwrap();
+    let (again, inserted) = store.insert_message(message(room, &ann, "one (retry)", Some("c1"), 2)).await.unwrap();
+    assert_eq!(inserted, Inserted::Existing);
+    assert_eq!(again, first);
+    let (other, inserted) = store.insert_message(message(room, &bo, "bob's", Some("c1"), 3)).await.unwrap();
+    assert_eq!(inserted, Inserted::New, "client ids are per user");
+    assert_ne!(other.id, first.id);
+    assert_eq!(store.messages(room, Page::Latest { limit: 10 }).await.unwrap().len(), 2);
+}
+
+/// Generates one `#[tokio::test]` per contract function for a backend;
+/// `$open` is an async expression giving a fresh store (and a guard kept alive).
+#[macro_export]
+macro_rules! contract_tests {
+    ($open:path) => {
+        $crate::contract_tests!(@each $open;
+            a_fresh_store_has_the_three_public_rooms,
+            usernames_and_emails_are_unique_case_insensitively,
+            a_session_finds_its_user_until_it_expires_or_is_deleted,
+            last_seen_is_kept_to_the_millisecond,
+            room_names_are_unique_case_insensitively_and_the_creator_is_owner,
+            private_rooms_are_visible_to_members_only,
+            messages_are_stored_verbatim_and_paged_in_id_order,
+            a_repeated_client_id_returns_the_first_message,
+        );
+    };
+    (@each $open:path; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                let (store, _guard) = $open().await;
+                $crate::store::contract::$name(&*store).await;
+            }
+        )*
+    };
+}

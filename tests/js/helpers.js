@@ -1,0 +1,412 @@
+// Test harness: starts a fresh Parley server in its own temporary directory,
+// and wraps the official socket.io-client and Node's fetch for the tests.
+//
+// The suite never builds the server: it runs the binary named by PARLEY_BIN,
+// by default ../../target/debug/parley relative to this folder.
+
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { io } from 'socket.io-client';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+/** Where the server binary is: PARLEY_BIN, or the debug build of this repository. */
+export const PARLEY_BIN = process.env.PARLEY_BIN
+  ? path.resolve(process.env.PARLEY_BIN)
+  : path.resolve(here, '../../target/debug/parley');
+
+/** The typing TTL the servers are started with, in milliseconds. */
+export const TYPING_TTL_MS = 400;
+
+/** How long an absence is watched for before it counts as "nothing came". */
+export const QUIET_MS = 300;
+
+const DEFAULT_TIMEOUT_MS = 5000;
+
+/** Servers still running, killed if the test process exits without stopping them. */
+const running = new Set();
+process.on('exit', () => {
+  for (const child of running) {
+    try {
+      child.kill('SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+});
+
+/** A port that was free a moment ago on 127.0.0.1. */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+let userCounter = 0;
+
+/** A username that no other test of this process uses (3..=32 chars of [A-Za-z0-9_.-]). */
+export function uniqueName(prefix = 'user') {
+  userCounter += 1;
+  const rand = Math.random().toString(36).slice(2, 8);
+  return `${prefix}_${userCounter}_${rand}`.slice(0, 32);
+}
+
+/**
+ * Starts a Parley server on a free port with a new SQLite database in a new
+ * temporary directory, and waits until /healthz answers 200.
+ */
+export async function startServer() {
+  if (!existsSync(PARLEY_BIN)) {
+    throw new Error(
+      `Parley server binary not found at ${PARLEY_BIN}. ` +
+        'Build it first: cd /work/main && PARLEY_SKIP_WEB_BUILD=1 cargo build ' +
+        '(or point PARLEY_BIN at a built binary).',
+    );
+  }
+  const tmpdir = await mkdtemp(path.join(os.tmpdir(), 'parley-js-'));
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const child = spawn(PARLEY_BIN, [], {
+    cwd: tmpdir,
+    env: {
+      ...process.env,
+      PARLEY_BIND: `127.0.0.1:${port}`,
+      DATABASE_URL: `sqlite:${path.join(tmpdir, 'parley.db')}`,
+      PARLEY_LOG: 'warn',
+      PARLEY_TYPING_TTL_MS: String(TYPING_TTL_MS),
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  running.add(child);
+
+  let output = '';
+  const keep = (chunk) => {
+    output += chunk.toString();
+    if (output.length > 64 * 1024) output = output.slice(-64 * 1024);
+  };
+  child.stdout.on('data', keep);
+  child.stderr.on('data', keep);
+
+  const exited = new Promise((resolve) => {
+    child.on('exit', (code, signal) => {
+      running.delete(child);
+      resolve({ code, signal });
+    });
+  });
+  let exitInfo = null;
+  exited.then((info) => {
+    exitInfo = info;
+  });
+
+  const server = new Server({ base, port, tmpdir, child, exited, log: () => output });
+
+  // Wait for /healthz.
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    if (exitInfo) {
+      await rm(tmpdir, { recursive: true, force: true });
+      throw new Error(
+        `Parley exited during start (code ${exitInfo.code}, signal ${exitInfo.signal}). Output:\n${output}`,
+      );
+    }
+    try {
+      const res = await fetch(`${base}/healthz`, { signal: AbortSignal.timeout(1000) });
+      await res.arrayBuffer();
+      if (res.status === 200) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      await exited;
+      await rm(tmpdir, { recursive: true, force: true });
+      throw new Error(`Parley did not answer GET /healthz with 200 within 10 s. Output:\n${output}`);
+    }
+    await sleep(50);
+  }
+  return server;
+}
+
+/** One running server, with the sockets the tests opened against it. */
+export class Server {
+  constructor({ base, port, tmpdir, child, exited, log }) {
+    this.base = base;
+    this.port = port;
+    this.tmpdir = tmpdir;
+    this.child = child;
+    this.exited = exited;
+    this.log = log;
+    this.sockets = new Set();
+  }
+
+  /** fetch() against the server; `path` starts with '/'. */
+  fetch(urlPath, init = {}) {
+    return fetch(`${this.base}${urlPath}`, init);
+  }
+
+  /** GET a JSON API route with the session cookie; returns {status, body}. */
+  async getJson(urlPath, cookie) {
+    const res = await this.fetch(urlPath, { headers: cookie ? { Cookie: cookie } : {} });
+    const text = await res.text();
+    let body;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      body = text;
+    }
+    return { status: res.status, body, headers: res.headers };
+  }
+
+  /** POST /api/register {username, email, password}; returns the created user. */
+  async register(username, password, extra = {}) {
+    const res = await this.fetch('/api/register', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ username, email: `${username}@example.test`, password, ...extra }),
+    });
+    const body = await res.json().catch(() => null);
+    if (res.status !== 201 && res.status !== 200) {
+      throw new Error(`register ${username}: HTTP ${res.status} ${JSON.stringify(body)}`);
+    }
+    return body;
+  }
+
+  /**
+   * POST /api/login {username, password}; returns {cookie, user} where cookie
+   * is "parley_session=<token>", ready for a Cookie header.
+   */
+  async login(username, password) {
+    const res = await this.fetch('/api/login', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ username, password }),
+    });
+    const user = await res.json().catch(() => null);
+    if (res.status !== 200) {
+      throw new Error(`login ${username}: HTTP ${res.status} ${JSON.stringify(user)}`);
+    }
+    const setCookie = res.headers.getSetCookie().find((c) => c.startsWith('parley_session='));
+    if (!setCookie) {
+      throw new Error(`login ${username}: no parley_session cookie in ${JSON.stringify(res.headers.getSetCookie())}`);
+    }
+    const cookie = setCookie.split(';')[0].trim();
+    return { cookie, user };
+  }
+
+  /** Registers and logs in a new user with a unique name. */
+  async newUser(prefix = 'user') {
+    const username = uniqueName(prefix);
+    const password = 'correct horse battery';
+    const registered = await this.register(username, password);
+    const { cookie, user } = await this.login(username, password);
+    return { username, password, cookie, user, registered };
+  }
+
+  /**
+   * Opens a socket with the official client and waits for `connect` and
+   * `connection_success`. Resolves with the socket; `socket.hello` holds the
+   * connection_success payload. Every event the socket receives is recorded
+   * (see waitFor).
+   */
+  async connect(cookie, options = {}) {
+    const socket = this.rawSocket(cookie, options);
+    const hello = waitFor(socket, 'connection_success', () => true, options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+    const connected = new Promise((resolve, reject) => {
+      socket.once('connect', resolve);
+      socket.once('connect_error', (err) => reject(new Error(`connect_error: ${err.message}`)));
+    });
+    await connected;
+    socket.hello = await hello;
+    return socket;
+  }
+
+  /**
+   * Creates a socket without waiting for anything. `cookie` may be null.
+   * Options: {transports} (default ['websocket']; pass null for the client's default).
+   */
+  rawSocket(cookie, options = {}) {
+    const opts = {
+      reconnection: false,
+      forceNew: true,
+      timeout: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+    };
+    const transports = options.transports === undefined ? ['websocket'] : options.transports;
+    if (transports) opts.transports = transports;
+    if (cookie) opts.extraHeaders = { Cookie: cookie };
+    const socket = io(this.base, opts);
+    record(socket);
+    this.sockets.add(socket);
+    return socket;
+  }
+
+  /** Closes every socket opened through this server object. */
+  closeSockets() {
+    for (const s of this.sockets) s.disconnect();
+    this.sockets.clear();
+  }
+
+  /**
+   * Closes the sockets, sends SIGTERM, waits for the process to exit, removes
+   * the temporary directory. Resolves with the exit {code, signal}.
+   */
+  async stop() {
+    this.closeSockets();
+    let info;
+    if (this.child.exitCode !== null || this.child.signalCode !== null) {
+      info = await this.exited;
+    } else {
+      this.child.kill('SIGTERM');
+      const timeout = sleep(10_000).then(() => null);
+      info = await Promise.race([this.exited, timeout]);
+      if (!info) {
+        this.child.kill('SIGKILL');
+        await this.exited;
+        info = { code: null, signal: 'SIGKILL (did not exit within 10 s of SIGTERM)' };
+      }
+    }
+    await rm(this.tmpdir, { recursive: true, force: true });
+    return info;
+  }
+}
+
+const RECORD = Symbol('parley.recorded');
+
+/** Records every event a socket receives, so a waitFor never misses an early one. */
+function record(socket) {
+  socket[RECORD] = [];
+  socket.onAny((event, ...args) => {
+    socket[RECORD].push({ event, payload: args[0], at: Date.now() });
+  });
+}
+
+/** The events of one name a socket has received so far, in order. */
+export function received(socket, event) {
+  return (socket[RECORD] ?? []).filter((e) => e.event === event).map((e) => e.payload);
+}
+
+/**
+ * Resolves with the payload of the first `event` on `socket` for which
+ * `predicate(payload)` is true. Events already received by a socket made by
+ * Server#connect / rawSocket count too (they are recorded from creation), so
+ * the order of `emit` and `waitFor` does not matter. Rejects after timeoutMs.
+ * Reserved events (connect_error, disconnect) are only waited for, not recorded.
+ */
+export function waitFor(socket, event, predicate = () => true, timeoutMs = DEFAULT_TIMEOUT_MS) {
+  const past = (socket[RECORD] ?? []).find((e) => e.event === event && predicate(e.payload));
+  if (past) return Promise.resolve(past.payload);
+  return new Promise((resolve, reject) => {
+    const onEvent = (payload) => {
+      let ok;
+      try {
+        ok = predicate(payload);
+      } catch (err) {
+        cleanup();
+        reject(err);
+        return;
+      }
+      if (ok) {
+        cleanup();
+        resolve(payload);
+      }
+    };
+    const timer = setTimeout(() => {
+      cleanup();
+      const seen = (socket[RECORD] ?? []).filter((e) => e.event === event).map((e) => e.payload);
+      reject(
+        new Error(
+          `timed out after ${timeoutMs} ms waiting for '${event}' matching the predicate; ` +
+            `'${event}' payloads seen: ${JSON.stringify(seen)}`,
+        ),
+      );
+    }, timeoutMs);
+    const cleanup = () => {
+      clearTimeout(timer);
+      socket.off(event, onEvent);
+    };
+    socket.on(event, onEvent);
+  });
+}
+
+/**
+ * Watches `socket` for `windowMs` and resolves with every `event` payload
+ * matching `predicate` that arrived, from the start of the watch (or, with
+ * {includePast: true}, since the socket was created).
+ */
+export async function collect(socket, event, predicate = () => true, windowMs = QUIET_MS, { includePast = false } = {}) {
+  const start = includePast ? 0 : (socket[RECORD] ?? []).length;
+  await sleep(windowMs);
+  return (socket[RECORD] ?? [])
+    .slice(start)
+    .filter((e) => e.event === event && predicate(e.payload))
+    .map((e) => e.payload);
+}
+
+/** An ISO 8601 / RFC 3339 UTC timestamp string. */
+export function isIsoTimestamp(value) {
+  return (
+    typeof value === 'string' &&
+    /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]00:00)$/.test(value) &&
+    !Number.isNaN(Date.parse(value))
+  );
+}
+
+/** GET /api/rooms and find a room by name. */
+export async function roomByName(server, cookie, name) {
+  const { status, body } = await server.getJson('/api/rooms', cookie);
+  if (status !== 200) throw new Error(`GET /api/rooms: HTTP ${status} ${JSON.stringify(body)}`);
+  const room = body.find((r) => r.room_name === name);
+  if (!room) throw new Error(`no room named ${name} in ${JSON.stringify(body)}`);
+  return room;
+}
+
+/** Emits `join_room` and waits for the joiner's own `user_joined`. */
+export async function joinRoom(socket, room) {
+  const joined = waitFor(
+    socket,
+    'user_joined',
+    (p) => p.room_id === room.id && p.username === socket.hello.username,
+  );
+  socket.emit('join_room', { room_id: room.id, room_name: room.room_name });
+  return joined;
+}
+
+export { sleep };
+
+/**
+ * Registers node:test hooks for one server per test file: started before the
+ * first test, each test's sockets closed after it, and stopped (SIGTERM, exit
+ * code 0 asserted, temporary directory removed) after the last test.
+ * Returns an object whose `server` property is set once started.
+ */
+export function useServer({ before, after, afterEach }) {
+  const ctx = { server: null };
+  before(async () => {
+    ctx.server = await startServer();
+  });
+  afterEach(() => {
+    ctx.server?.closeSockets();
+  });
+  after(async () => {
+    if (!ctx.server) return;
+    const { code, signal } = await ctx.server.stop();
+    if (code !== 0) {
+      throw new Error(
+        `Parley did not exit cleanly on SIGTERM: code ${code}, signal ${signal}. Output:\n${ctx.server.log()}`,
+      );
+    }
+  });
+  return ctx;
+}

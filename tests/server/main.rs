@@ -1,0 +1,13 @@
+//! Black-box tests: each starts the real server on a free port with a fresh
+//! SQLite database, and talks to it over HTTP and Socket.IO as clients do.
+
+mod support;
+
+mod accounts;
+mod bad_input;
+mod messages;
+mod ops;
+mod presence;
+mod rooms;
+mod security;
+mod typing;

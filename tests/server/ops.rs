@@ -1,0 +1,98 @@
+use std::collections::BTreeSet;
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::support::*;
+
+#[tokio::test]
+async fn health_and_readiness_answer() {
+    let app = spawn_app().await;
+    let r = app.http().inner().get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = app.http().inner().get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn metrics_count_connections_messages_deliveries_and_http_latency() {
+    let app = spawn_app().await;
+    let (ann, s) = app.connected("ann").await;
+    let general = room_id(&ann, "General").await;
+    join(&s, general).await;
+    send(&s, general, "counted").await;
+    let r = app.http().inner().get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let text = r.text().await.unwrap();
+    for name in ["parley_connections_open", "parley_messages_stored_total", "parley_deliveries_total", "parley_http_request_duration_seconds_bucket"] {
+        assert!(text.contains(name), "{name} missing from:\n{text}");
+    }
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_every_http_route() {
+    let app = spawn_app().await;
+    let (status, doc) = app.http().get_json("/api/openapi.json").await.unwrap();
+    assert_eq!(status, StatusCode::OK);
+    let paths: BTreeSet<&str> = doc["paths"].as_object().unwrap().keys().map(String::as_str).collect();
+    let expected = [
+        "/", "/login", "/register", "/logout", "/healthz", "/readyz", "/metrics", "/api/openapi.json",
+        "/api/register", "/api/login", "/api/logout", "/api/me", "/api/rooms", "/api/messages/{room_id}",
+        "/api/online-users", "/api/online-users/{room_id}",
+    ];
+    assert_eq!(paths, expected.into_iter().collect());
+}
+
+#[tokio::test]
+async fn shutdown_closes_sockets_and_records_last_seen() {
+    let mut app = spawn_app().await;
+    let (ann, mut s) = app.connected("ann").await;
+    let general = room_id(&ann, "General").await;
+    join(&s, general).await;
+    let id = send(&s, general, "before shutdown").await["id"].clone();
+    app.stop().await;
+    s.disconnected(WAIT).await.expect("socket closed by the server");
+
+    // Reopen the same database: the message is there, and ann was last seen.
+    let url = format!("sqlite:{}", app.db_path.display());
+    let store = parley::store::open(&url).await.unwrap();
+    let user = store.user_by_username("ann").await.unwrap().unwrap();
+    assert!(user.last_seen.is_some());
+    let page = store.messages(parley::domain::RoomId(general), parley::domain::Page::Latest { limit: 10 }).await.unwrap();
+    assert_eq!(json!(page[0].id.0), id);
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_binary_exits_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_parley"))
+        .env("PARLEY_BIND", format!("127.0.0.1:{port}"))
+        .env("DATABASE_URL", format!("sqlite:{}/p.db", dir.path().display()))
+        .env("PARLEY_LOG", "warn")
+        .current_dir(dir.path())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let http = parley_client::HttpClient::new(&base);
+    let mut up = false;
+    for _ in 0..100 {
+        if http.inner().get(format!("{base}/healthz")).send().await.is_ok_and(|r| r.status() == 200) {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(up, "server came up");
+    http.register_and_login("ann", PASSWORD).await.unwrap();
+    let mut s = parley_client::SioClient::connect(&base, http.sio_options()).await.unwrap();
+    s.wait_for("connection_success", |_| true, WAIT).await.unwrap();
+
+    let pid = child.id().unwrap().to_string();
+    let killed = std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(killed.success());
+    s.disconnected(WAIT).await.expect("socket closed on shutdown");
+    let status = tokio::time::timeout(WAIT, child.wait()).await.expect("exits in time").unwrap();
+    assert!(status.success(), "exit status {status:?}");
+}

@@ -1,0 +1,123 @@
+//! `spawn_app()` and `TestApp`: one server per test, with its own database.
+
+use std::time::Duration;
+
+use parley::{App, Settings};
+use parley_client::{ConnectOptions, HttpClient, SioClient};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub const WAIT: Duration = Duration::from_secs(5);
+/// How long to watch for an event that must not come.
+pub const QUIET: Duration = Duration::from_millis(300);
+pub const PASSWORD: &str = "correct horse battery";
+
+pub struct TestApp {
+    pub base: String,
+    pub db_path: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+    stop: Option<oneshot::Sender<()>>,
+    handle: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+/// A server with default settings.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// A server with settings changed by `tweak` (bind and database are the test's own).
+pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db_path = dir.path().join("parley.db");
+    let mut settings = Settings::defaults();
+    settings.bind = "127.0.0.1:0".parse().unwrap();
+    settings.database_url = format!("sqlite:{}", db_path.display());
+    settings.typing_ttl_ms = 400;
+    settings.message_rate = 1000;
+    settings.message_burst = 1000;
+    tweak(&mut settings);
+    let app = App::build(settings).await.expect("app builds");
+    let addr = app.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let handle = tokio::spawn(app.run(async move {
+        let _ = stopped.await;
+    }));
+    TestApp { base: format!("http://{addr}"), db_path, _dir: dir, stop: Some(stop), handle: Some(handle) }
+}
+
+impl TestApp {
+    pub fn http(&self) -> HttpClient {
+        HttpClient::new(&self.base)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Registers and logs in a user; the returned client holds the session cookie.
+    pub async fn user(&self, name: &str) -> HttpClient {
+        let http = self.http();
+        http.register_and_login(name, PASSWORD).await.expect("register and login");
+        http
+    }
+
+    /// A connected socket of a logged-in user, its `connection_success` consumed.
+    pub async fn socket(&self, http: &HttpClient) -> SioClient {
+        let mut s = SioClient::connect(&self.base, http.sio_options()).await.expect("socket connects");
+        s.wait_for("connection_success", |_| true, WAIT).await.expect("connection_success");
+        s
+    }
+
+    /// A user with a connected socket.
+    pub async fn connected(&self, name: &str) -> (HttpClient, SioClient) {
+        let http = self.user(name).await;
+        let socket = self.socket(&http).await;
+        (http, socket)
+    }
+
+    pub async fn connect_raw(&self, opts: ConnectOptions) -> Result<SioClient, parley_client::SioError> {
+        SioClient::connect(&self.base, opts).await
+    }
+
+    /// Stops the server the way SIGTERM does and waits for it.
+    pub async fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(handle) = self.handle.take() {
+            tokio::time::timeout(WAIT, handle).await.expect("stops in time").expect("task").expect("serves");
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Joins a room with an ack and checks it succeeded.
+pub async fn join(socket: &SioClient, room_id: i64) -> Value {
+    let ack = socket.emit_with_ack("join_room", json!({"room_id": room_id, "room_name": ""}), WAIT).await.expect("ack");
+    assert_eq!(ack["ok"], true, "join failed: {ack}");
+    ack
+}
+
+/// Sends a message with an ack.
+pub async fn send(socket: &SioClient, room_id: i64, text: &str) -> Value {
+    socket.emit_with_ack("send_message", json!({"room_id": room_id, "message": text}), WAIT).await.expect("ack")
+}
+
+/// The id of a room by name.
+pub async fn room_id(http: &HttpClient, name: &str) -> i64 {
+    let (status, rooms) = http.get_json("/api/rooms").await.expect("rooms");
+    assert_eq!(status, 200);
+    rooms.as_array().unwrap().iter().find(|r| r["room_name"] == name).expect("room exists")["id"].as_i64().unwrap()
+}
+
+pub fn error_code(v: &Value) -> &str {
+    v["error"]["code"].as_str().unwrap_or_default()
+}
