@@ -16,7 +16,7 @@ use crate::config::Settings;
 use crate::domain::{Clock, SystemClock};
 use crate::http::security::OriginPolicy;
 use crate::http::{AppState, WebConfig};
-use crate::realtime::{self, RealtimeConfig, SocketNotifier};
+use crate::realtime::{self, SocketNotifier};
 use crate::store::{self, Store};
 
 #[derive(Debug, thiserror::Error)]
@@ -47,7 +47,7 @@ impl App {
 
     /// Builds from parts the caller made (tests choose the store, listener and clock).
     pub fn with_parts(settings: Settings, store: Arc<dyn Store>, listener: TcpListener, clock: Arc<dyn Clock>) -> Self {
-        let (io_layer, io) = realtime::layer(&RealtimeConfig::default());
+        let (io_layer, io) = realtime::layer(&settings.realtime_config());
         let notifier = Arc::new(SocketNotifier::new(io.clone()));
         let chat = Chat::new(store.clone(), notifier, clock, settings.chat_config());
         let origins = Arc::new(OriginPolicy::new(settings.allowed_origins.clone()));

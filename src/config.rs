@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::chat::ChatConfig;
+use crate::realtime::RealtimeConfig;
 
 #[derive(Debug, Parser)]
 #[command(name = "parley", version, about = "Parley: a self-hosted real-time chat server", long_about = None)]
@@ -85,6 +86,19 @@ pub struct Settings {
     #[arg(long, env = "PARLEY_LOGIN_FAILURES_PER_USERNAME", default_value_t = 10)]
     pub login_failures_per_username: u32,
 
+    /// Packets queued for one socket before it counts as not reading and is
+    /// disconnected (its client reconnects and catches up with `after`).
+    #[arg(long, env = "PARLEY_SOCKET_QUEUE", default_value_t = 256)]
+    pub socket_queue: usize,
+
+    /// Milliseconds between heartbeats to each socket.
+    #[arg(long, env = "PARLEY_PING_INTERVAL_MS", default_value_t = 25_000)]
+    pub ping_interval_ms: u64,
+
+    /// Milliseconds a socket may take to answer a heartbeat before it is closed.
+    #[arg(long, env = "PARLEY_PING_TIMEOUT_MS", default_value_t = 20_000)]
+    pub ping_timeout_ms: u64,
+
     /// Milliseconds a `typing: true` stands without a refresh before it expires.
     #[arg(long, env = "PARLEY_TYPING_TTL_MS", default_value_t = 5000)]
     pub typing_ttl_ms: u64,
@@ -105,6 +119,15 @@ impl Settings {
             login_failures_per_address: self.login_failures_per_address,
             login_failures_per_username: self.login_failures_per_username,
             login_window: Duration::from_secs(15 * 60),
+        }
+    }
+
+    pub fn realtime_config(&self) -> RealtimeConfig {
+        RealtimeConfig {
+            max_buffer: self.socket_queue.max(4),
+            ping_interval: Duration::from_millis(self.ping_interval_ms.max(100)),
+            ping_timeout: Duration::from_millis(self.ping_timeout_ms.max(100)),
+            ..RealtimeConfig::default()
         }
     }
 

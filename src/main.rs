@@ -5,11 +5,10 @@ use tracing_subscriber::EnvFilter;
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     // A missing .env is normal; a broken one is worth saying.
-    if let Err(e) = dotenvy::dotenv() {
-        if !e.not_found() {
+    if let Err(e) = dotenvy::dotenv()
+        && !e.not_found() {
             eprintln!("warning: .env not read: {e}");
         }
-    }
     let cli = Cli::parse();
     init_logging(&cli.settings);
     match run(cli).await {

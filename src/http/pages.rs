@@ -150,11 +150,10 @@ pub async fn register_submit(State(state): State<AppState>, headers: HeaderMap, 
 /// `GET /logout` → ends the session on the server; 302 to `/login`.
 #[utoipa::path(get, path = "/logout", responses((status = 302, description = "to /login")))]
 pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if let Some(token) = session_cookie(&headers) {
-        if let Err(e) = state.chat.logout(&SessionToken::from_client(&token)).await {
+    if let Some(token) = session_cookie(&headers)
+        && let Err(e) = state.chat.logout(&SessionToken::from_client(&token)).await {
             return (status_of(&e), e.to_string()).into_response();
         }
-    }
     let cookie = set_session_cookie(None, 0, state.web.secure_cookies);
     ([(header::SET_COOKIE, cookie)], found("/login")).into_response()
 }

@@ -57,7 +57,7 @@ impl OriginPolicy {
         match origin {
             Some(origin) => {
                 let origin = origin.trim().to_ascii_lowercase();
-                if self.allowed.iter().any(|a| *a == origin) {
+                if self.allowed.contains(&origin) {
                     return true;
                 }
                 let host = headers.get(HOST).and_then(|v| v.to_str().ok()).map(str::to_ascii_lowercase);

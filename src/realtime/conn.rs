@@ -69,11 +69,10 @@ impl<A: Adapter> Ctx<A> {
 
     /// Answers success: `{ok: true, ...fields}` when the client asked for an ack.
     pub fn ok<T: serde::Serialize>(self, fields: T) {
-        if self.wants_ack {
-            if let Err(e) = self.ack.send(&AckOk { ok: true, fields }) {
+        if self.wants_ack
+            && let Err(e) = self.ack.send(&AckOk { ok: true, fields }) {
                 tracing::debug!(error = %e, conn = %self.conn.id, "ack not sent");
             }
-        }
     }
 
     /// Answers failure: in the ack when the client asked for one, otherwise as

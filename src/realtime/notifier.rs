@@ -153,17 +153,14 @@ fn overflowed(socket: SocketRef) {
 /// it is retried until the queue drains or the heartbeat (which also cannot be
 /// queued) closes the socket.
 fn close(socket: SocketRef) {
-    match socket.clone().disconnect() {
-        Err(SocketError::InternalChannelFull) => {
-            tokio::spawn(async move {
-                for _ in 0..600 {
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    if !socket.connected() || !matches!(socket.clone().disconnect(), Err(SocketError::InternalChannelFull)) {
-                        return;
-                    }
+    if let Err(SocketError::InternalChannelFull) = socket.clone().disconnect() {
+        tokio::spawn(async move {
+            for _ in 0..600 {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                if !socket.connected() || !matches!(socket.clone().disconnect(), Err(SocketError::InternalChannelFull)) {
+                    return;
                 }
-            });
-        }
-        Ok(()) | Err(_) => {}
+            }
+        });
     }
 }

@@ -10,4 +10,5 @@ mod ops;
 mod presence;
 mod rooms;
 mod security;
+mod slow_consumer;
 mod typing;
