@@ -13,6 +13,9 @@ mod ratelimit;
 mod rooms;
 mod typing;
 
+#[cfg(test)]
+mod tests;
+
 use std::sync::Arc;
 use std::time::Duration;
 

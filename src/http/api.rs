@@ -116,7 +116,7 @@ fn room_id(raw: &str) -> Result<RoomId, ApiError> {
 }
 
 /// `POST /api/register {username, email, password, display_name?}` → 201 the new user.
-#[utoipa::path(post, path = "/api/register", request_body = RegisterBody,
+#[utoipa::path(post, tag = "api", path = "/api/register", request_body = RegisterBody,
     responses((status = 201, body = UserView), (status = 400, description = "invalid field"),
               (status = 409, description = "username or email taken")))]
 pub async fn register(
@@ -136,7 +136,7 @@ pub async fn register(
 }
 
 /// `POST /api/login {username, password}` → 200 the user, and the session cookie.
-#[utoipa::path(post, path = "/api/login", request_body = LoginBody,
+#[utoipa::path(post, tag = "api", path = "/api/login", request_body = LoginBody,
     responses((status = 200, body = UserView, description = "logged in; Set-Cookie carries the session"),
               (status = 401, description = "invalid_credentials"), (status = 429, description = "rate_limited")))]
 pub async fn login(
@@ -152,7 +152,7 @@ pub async fn login(
 }
 
 /// `POST /api/logout` → 204; the session ends on the server and its sockets close.
-#[utoipa::path(post, path = "/api/logout", responses((status = 204, description = "logged out")))]
+#[utoipa::path(post, tag = "api", path = "/api/logout", responses((status = 204, description = "logged out")))]
 pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     check_origin(&state, &headers)?;
     if let Some(token) = session_cookie(&headers) {
@@ -163,20 +163,20 @@ pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result
 }
 
 /// `GET /api/me` → the logged-in user.
-#[utoipa::path(get, path = "/api/me", responses((status = 200, body = UserView), (status = 401)))]
+#[utoipa::path(get, tag = "api", path = "/api/me", responses((status = 200, body = UserView), (status = 401)))]
 pub async fn me(CurrentUser(session): CurrentUser) -> Json<UserView> {
     Json(UserView::from(&session.user))
 }
 
 /// `GET /api/rooms` → the rooms the user can see.
-#[utoipa::path(get, path = "/api/rooms", responses((status = 200, body = [RoomView]), (status = 401)))]
+#[utoipa::path(get, tag = "api", path = "/api/rooms", responses((status = 200, body = [RoomView]), (status = 401)))]
 pub async fn rooms(State(state): State<AppState>, CurrentUser(session): CurrentUser) -> Result<Json<Vec<RoomView>>, ApiError> {
     let rooms = state.chat.rooms(&session.user).await?;
     Ok(Json(rooms.iter().map(RoomView::from).collect()))
 }
 
 /// `GET /api/messages/{room_id}?before=&after=&limit=` → a page of history, oldest first.
-#[utoipa::path(get, path = "/api/messages/{room_id}", params(("room_id" = i64, Path), HistoryQuery),
+#[utoipa::path(get, tag = "api", path = "/api/messages/{room_id}", params(("room_id" = i64, Path), HistoryQuery),
     responses((status = 200, body = [MessagePayload]), (status = 400, description = "bad cursor or limit"),
               (status = 401), (status = 404, description = "room_not_found")))]
 pub async fn messages(
@@ -193,13 +193,13 @@ pub async fn messages(
 }
 
 /// `GET /api/online-users` → everyone online.
-#[utoipa::path(get, path = "/api/online-users", responses((status = 200, body = [UserView]), (status = 401)))]
+#[utoipa::path(get, tag = "api", path = "/api/online-users", responses((status = 200, body = [UserView]), (status = 401)))]
 pub async fn online_users(State(state): State<AppState>, CurrentUser(_): CurrentUser) -> Json<Vec<UserView>> {
     Json(state.chat.online_users().iter().map(UserView::from).collect())
 }
 
 /// `GET /api/online-users/{room_id}` → the users online in the room.
-#[utoipa::path(get, path = "/api/online-users/{room_id}", params(("room_id" = i64, Path)),
+#[utoipa::path(get, tag = "api", path = "/api/online-users/{room_id}", params(("room_id" = i64, Path)),
     responses((status = 200, body = [UserView]), (status = 401), (status = 404)))]
 pub async fn online_users_in_room(
     State(state): State<AppState>,

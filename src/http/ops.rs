@@ -19,13 +19,13 @@ pub fn router() -> Router<AppState> {
 }
 
 /// `GET /healthz` → 200 while the process runs.
-#[utoipa::path(get, path = "/healthz", responses((status = 200, description = "the process is up")))]
+#[utoipa::path(get, tag = "operations", path = "/healthz", responses((status = 200, description = "the process is up")))]
 pub async fn healthz() -> &'static str {
     "ok"
 }
 
 /// `GET /readyz` → 200 when the database answers, 503 when it does not.
-#[utoipa::path(get, path = "/readyz", responses((status = 200), (status = 503, description = "database unreachable")))]
+#[utoipa::path(get, tag = "operations", path = "/readyz", responses((status = 200), (status = 503, description = "database unreachable")))]
 pub async fn readyz(State(state): State<AppState>) -> Response {
     match state.chat.ready().await {
         Ok(()) => (StatusCode::OK, "ready").into_response(),
@@ -34,7 +34,7 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
 }
 
 /// `GET /metrics` → Prometheus text format.
-#[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text format")))]
+#[utoipa::path(get, tag = "operations", path = "/metrics", responses((status = 200, description = "Prometheus text format")))]
 pub async fn metrics_text(State(state): State<AppState>) -> Response {
     metrics::gauge!("parley_connections_open").set(state.chat.connection_count() as f64);
     let body = state.web.metrics.render();
@@ -55,7 +55,7 @@ pub async fn metrics_text(State(state): State<AppState>) -> Response {
 pub struct ApiDoc;
 
 /// `GET /api/openapi.json` → this API's OpenAPI 3.1 document.
-#[utoipa::path(get, path = "/api/openapi.json", responses((status = 200, description = "the OpenAPI document")))]
+#[utoipa::path(get, tag = "operations", path = "/api/openapi.json", responses((status = 200, description = "the OpenAPI document")))]
 pub async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
 }

@@ -52,7 +52,7 @@ fn render(page: &impl Template, status: StatusCode) -> Response {
 }
 
 /// `GET /` → the chat client when logged in, else 302 to `/login`.
-#[utoipa::path(get, path = "/", responses((status = 200, description = "the chat client"), (status = 302, description = "to /login")))]
+#[utoipa::path(get, tag = "pages", path = "/", responses((status = 200, description = "the chat client"), (status = 302, description = "to /login")))]
 pub async fn index(State(state): State<AppState>, headers: HeaderMap) -> Response {
     match CurrentUser::optional(&headers, &state).await {
         Ok(Some(_)) => super::web::index_html(),
@@ -67,7 +67,7 @@ fn found(location: &'static str) -> Response {
 }
 
 /// `GET /login` → the login form.
-#[utoipa::path(get, path = "/login", responses((status = 200, description = "the login form")))]
+#[utoipa::path(get, tag = "pages", path = "/login", responses((status = 200, description = "the login form")))]
 pub async fn login_form() -> Response {
     render(&LoginPage::default(), StatusCode::OK)
 }
@@ -81,7 +81,7 @@ pub struct LoginForm {
 
 /// `POST /login` (form `username`, `password`) → 302 to `/` with the session
 /// cookie; or the form again with the error, 401 (429 when rate-limited).
-#[utoipa::path(post, path = "/login", responses((status = 302, description = "logged in"), (status = 401, description = "the form with an error"), (status = 403, description = "cross-site post"), (status = 429)))]
+#[utoipa::path(post, tag = "pages", path = "/login", responses((status = 302, description = "logged in"), (status = 401, description = "the form with an error"), (status = 403, description = "cross-site post"), (status = 429)))]
 pub async fn login_submit(
     State(state): State<AppState>,
     ClientAddr(ip): ClientAddr,
@@ -105,7 +105,7 @@ pub async fn login_submit(
 }
 
 /// `GET /register` → the registration form.
-#[utoipa::path(get, path = "/register", responses((status = 200, description = "the registration form")))]
+#[utoipa::path(get, tag = "pages", path = "/register", responses((status = 200, description = "the registration form")))]
 pub async fn register_form() -> Response {
     render(&RegisterPage::default(), StatusCode::OK)
 }
@@ -121,7 +121,7 @@ pub struct RegisterForm {
 
 /// `POST /register` (form `username`, `email`, `display_name`, `password`) →
 /// 302 to `/login`; or the form again with the error, 400 (invalid) or 409 (taken).
-#[utoipa::path(post, path = "/register", responses((status = 302, description = "registered"), (status = 400, description = "invalid input"), (status = 409, description = "username or email taken")))]
+#[utoipa::path(post, tag = "pages", path = "/register", responses((status = 302, description = "registered"), (status = 400, description = "invalid input"), (status = 409, description = "username or email taken")))]
 pub async fn register_submit(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<RegisterForm>) -> Response {
     let page = |e: &ChatError| {
         let page = RegisterPage {
@@ -148,7 +148,7 @@ pub async fn register_submit(State(state): State<AppState>, headers: HeaderMap, 
 }
 
 /// `GET /logout` → ends the session on the server; 302 to `/login`.
-#[utoipa::path(get, path = "/logout", responses((status = 302, description = "to /login")))]
+#[utoipa::path(get, tag = "pages", path = "/logout", responses((status = 302, description = "to /login")))]
 pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
     if let Some(token) = session_cookie(&headers)
         && let Err(e) = state.chat.logout(&SessionToken::from_client(&token)).await {

@@ -105,11 +105,13 @@ impl Notifier for SocketNotifier {
         let (sockets, except) = match &audience {
             Audience::Everyone => (self.io.sockets(), None),
             Audience::Room(room) => (self.io.to(room_key(*room)).sockets(), None),
-            Audience::RoomExcept(room, conn) => (self.io.to(room_key(*room)).sockets(), Some(conn.0.as_str())),
+            Audience::RoomExcept(room, conn) => {
+                (self.io.to(room_key(*room)).sockets(), Sid::from_str(&conn.0).ok())
+            }
         };
         let mut delivered = 0u64;
         for socket in sockets {
-            if except.is_some_and(|sid| socket.id.to_string() == sid) {
+            if except == Some(socket.id) {
                 continue;
             }
             match socket.emit(name, &*payload) {

@@ -202,3 +202,22 @@ async fn repeated_failed_logins_from_one_address_are_rate_limited() {
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(r.text().await.unwrap().contains("Too many requests"));
 }
+
+#[tokio::test]
+async fn logout_without_a_session_still_lands_on_the_login_page() {
+    let app = spawn_app().await;
+    let r = app.http().inner().get(app.url("/logout")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::FOUND);
+    assert_eq!(r.headers()[LOCATION], "/login");
+}
+
+#[tokio::test]
+async fn the_json_logout_ends_the_session() {
+    let app = spawn_app().await;
+    let (ann, mut s) = app.connected("ann").await;
+    let r = ann.inner().post(app.url("/api/logout")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert!(r.headers()[SET_COOKIE].to_str().unwrap().contains("Max-Age=0"));
+    s.disconnected(WAIT).await.expect("socket closed");
+    assert_eq!(ann.get_json("/api/me").await.unwrap().0, StatusCode::UNAUTHORIZED);
+}
