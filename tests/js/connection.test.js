@@ -119,4 +119,6 @@ describe('connection', () => {
     assert.equal(a1.hello.user_id, a2.hello.user_id);
     assert.notEqual(a1.id, a2.id);
   });
+
+  ctx.stopsCleanly(test);
 });

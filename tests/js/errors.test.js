@@ -143,4 +143,6 @@ describe('errors', () => {
     assert.equal(b.connected, true);
     assert.equal(a.connected, true);
   });
+
+  ctx.stopsCleanly(test);
 });

@@ -20,6 +20,15 @@ export const PARLEY_BIN = process.env.PARLEY_BIN
   ? path.resolve(process.env.PARLEY_BIN)
   : path.resolve(here, '../../target/debug/parley');
 
+const MISSING_BINARY =
+  `Parley server binary not found at ${PARLEY_BIN}. ` +
+  'Build it first: cd /work/main && PARLEY_SKIP_WEB_BUILD=1 cargo build ' +
+  '(or point PARLEY_BIN at a built binary).';
+
+// Fail every test file at load time (each counts as a failed test) rather
+// than leaving its tests cancelled by a failed hook.
+if (!existsSync(PARLEY_BIN)) throw new Error(MISSING_BINARY);
+
 /** The typing TTL the servers are started with, in milliseconds. */
 export const TYPING_TTL_MS = 400;
 
@@ -70,11 +79,7 @@ export function uniqueName(prefix = 'user') {
  */
 export async function startServer() {
   if (!existsSync(PARLEY_BIN)) {
-    throw new Error(
-      `Parley server binary not found at ${PARLEY_BIN}. ` +
-        'Build it first: cd /work/main && PARLEY_SKIP_WEB_BUILD=1 cargo build ' +
-        '(or point PARLEY_BIN at a built binary).',
-    );
+    throw new Error(MISSING_BINARY);
   }
   const tmpdir = await mkdtemp(path.join(os.tmpdir(), 'parley-js-'));
   const port = await freePort();
@@ -269,8 +274,12 @@ export class Server {
       info = await this.exited;
     } else {
       this.child.kill('SIGTERM');
-      const timeout = sleep(10_000).then(() => null);
+      let timer;
+      const timeout = new Promise((resolve) => {
+        timer = setTimeout(() => resolve(null), 10_000);
+      });
       info = await Promise.race([this.exited, timeout]);
+      clearTimeout(timer);
       if (!info) {
         this.child.kill('SIGKILL');
         await this.exited;
@@ -387,26 +396,41 @@ export { sleep };
 
 /**
  * Registers node:test hooks for one server per test file: started before the
- * first test, each test's sockets closed after it, and stopped (SIGTERM, exit
- * code 0 asserted, temporary directory removed) after the last test.
+ * first test, each test's sockets closed after it, and stopped after the last
+ * test. Call `ctx.stopsCleanly(test)` as the last test of the file: it stops
+ * the server with SIGTERM and asserts exit code 0, so an unclean shutdown is
+ * counted as a failed test. The `after` hook stops the server (and removes the
+ * temporary directory) when that test did not run or failed half-way.
  * Returns an object whose `server` property is set once started.
  */
 export function useServer({ before, after, afterEach }) {
-  const ctx = { server: null };
+  const ctx = {
+    server: null,
+    stopped: false,
+    async stop() {
+      if (!ctx.server || ctx.stopped) return null;
+      ctx.stopped = true;
+      return ctx.server.stop();
+    },
+    stopsCleanly(test) {
+      test('the server exits with code 0 on SIGTERM', async () => {
+        const { code, signal } = await ctx.stop();
+        if (code !== 0) {
+          throw new Error(
+            `Parley did not exit cleanly on SIGTERM: code ${code}, signal ${signal}. Output:\n${ctx.server.log()}`,
+          );
+        }
+      });
+    },
+  };
   before(async () => {
     ctx.server = await startServer();
   });
   afterEach(() => {
-    ctx.server?.closeSockets();
+    if (!ctx.stopped) ctx.server?.closeSockets();
   });
   after(async () => {
-    if (!ctx.server) return;
-    const { code, signal } = await ctx.server.stop();
-    if (code !== 0) {
-      throw new Error(
-        `Parley did not exit cleanly on SIGTERM: code ${code}, signal ${signal}. Output:\n${ctx.server.log()}`,
-      );
-    }
+    await ctx.stop();
   });
   return ctx;
 }

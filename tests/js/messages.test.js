@@ -176,4 +176,6 @@ describe('messages', () => {
     assert.equal(fromB.ok, true);
     assert.notEqual(fromA.id, fromB.id);
   });
+
+  ctx.stopsCleanly(test);
 });

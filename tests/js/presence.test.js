@@ -151,4 +151,6 @@ describe('presence', () => {
     const ack = await s2.emitWithAck('create_room', { room_name: `Alive ${alice.username}`.slice(0, 50) });
     assert.equal(ack.ok, true);
   });
+
+  ctx.stopsCleanly(test);
 });

@@ -200,4 +200,6 @@ describe('rooms', () => {
     const fifty = await a.emitWithAck('create_room', { room_name: `${uniqueName('r')}${'y'.repeat(50)}`.slice(0, 50) });
     assert.equal(fifty.ok, true);
   });
+
+  ctx.stopsCleanly(test);
 });

@@ -77,4 +77,6 @@ describe('typing', () => {
     assert.equal(err.code, 'not_in_room');
     assert.equal(typeof err.message, 'string');
   });
+
+  ctx.stopsCleanly(test);
 });
