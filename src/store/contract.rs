@@ -153,7 +153,8 @@ pub async fn a_repeated_client_id_returns_the_first_message(store: &dyn Store) {
 }
 
 /// Generates one `#[tokio::test]` per contract function for a backend;
-/// `$open` is an async expression giving a fresh store (and a guard kept alive).
+/// `$open` is an async fn giving `Some((fresh store, guard kept alive))`, or
+/// `None` when the backend's server is not configured (the test is skipped).
 #[macro_export]
 macro_rules! contract_tests {
     ($open:path) => {
@@ -172,7 +173,10 @@ macro_rules! contract_tests {
         $(
             #[tokio::test]
             async fn $name() {
-                let (store, _guard) = $open().await;
+                let Some((store, _guard)) = $open().await else {
+                    eprintln!("skipped: no test database server configured");
+                    return;
+                };
                 $crate::store::contract::$name(&*store).await;
             }
         )*

@@ -13,7 +13,11 @@ use crate::domain::{
     Message, NewMessage, NewUser, Room, RoomId, RoomName, RoomType, Timestamp, User, UserId,
 };
 
+pub mod mysql;
+pub mod postgres;
+mod rows;
 pub mod sqlite;
+pub mod testdb;
 
 #[cfg(test)]
 pub(crate) mod contract;
@@ -90,10 +94,49 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
     let scheme = url.split(':').next().unwrap_or_default();
     match scheme {
         "sqlite" => Ok(Arc::new(sqlite::SqliteStore::open(url).await?)),
+        "mysql" | "mariadb" => Ok(Arc::new(mysql::MySqlStore::open(url).await?)),
+        "postgres" | "postgresql" => Ok(Arc::new(postgres::PgStore::open(url).await?)),
         _ => Err(StoreError::Other(format!(
-            "unsupported database URL scheme '{scheme}:' (this build supports sqlite:)"
+            "unsupported database URL scheme '{scheme}:' (use sqlite:, mysql:, mariadb: or postgres:)"
         ))),
     }
+}
+
+/// Turns a driver error into what it means for Parley: a taken name, an
+/// unreachable database, or a failure to log.
+pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            let m = db.message();
+            if m.contains("username_folded") {
+                StoreError::UsernameTaken
+            } else if m.contains("email_folded") {
+                StoreError::EmailTaken
+            } else if m.contains("room_name_folded") {
+                StoreError::RoomNameTaken
+            } else {
+                StoreError::Other(e.to_string())
+            }
+        }
+        sqlx::Error::Database(db) if db.code().is_some_and(|c| connection_lost(&c)) => {
+            StoreError::Unavailable(e.to_string())
+        }
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => StoreError::Unavailable(e.to_string()),
+        _ => StoreError::Other(e.to_string()),
+    }
+}
+
+/// SQLSTATEs that mean "the connection or the server went away": class 08
+/// (connection exception; MySQL/MariaDB report shutdown and lost connections
+/// as 08S01), PostgreSQL's 57P01..57P03 (shutting down, starting up) and
+/// MySQL's 70100 (connection killed).
+fn connection_lost(code: &str) -> bool {
+    code.starts_with("08") || code.starts_with("57P") || code == "70100"
 }
 
 /// Runs the migrations of the database named by `url` and returns.

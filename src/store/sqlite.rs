@@ -9,14 +9,12 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::Row;
 
-use super::{Inserted, NewSession, Page, Store, StoreError};
-use crate::domain::{
-    AvatarColor, ClientId, DisplayName, Message, MessageBody, MessageId, MessageType, NewMessage, NewUser, Room,
-    RoomId, RoomName, RoomType, Timestamp, User, UserId, UserSummary, Username,
-};
+use super::rows::{self, message_columns, room_columns, user_columns};
+use super::{Inserted, NewSession, Page, Store, StoreError, map_err};
+use crate::domain::{ClientId, Message, MessageId, NewMessage, NewUser, Room, RoomId, RoomName, RoomType, Timestamp, User, UserId};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -58,90 +56,6 @@ impl SqliteStore {
         };
         Ok(Self { writer, reader })
     }
-}
-
-fn map_err(e: sqlx::Error) -> StoreError {
-    match &e {
-        sqlx::Error::Database(db) if db.is_unique_violation() => {
-            let m = db.message();
-            if m.contains("username_folded") {
-                StoreError::UsernameTaken
-            } else if m.contains("email_folded") {
-                StoreError::EmailTaken
-            } else if m.contains("room_name_folded") {
-                StoreError::RoomNameTaken
-            } else {
-                StoreError::Other(e.to_string())
-            }
-        }
-        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => {
-            StoreError::Unavailable(e.to_string())
-        }
-        _ => StoreError::Other(e.to_string()),
-    }
-}
-
-/// Column lists as macros, so that every query is one `&'static str` (sqlx
-/// wants dynamic SQL audited; these are not dynamic).
-macro_rules! user_columns {
-    () => {
-        "u.id, u.username, u.email, u.display_name, u.avatar_color, u.password_hash, u.created_at, u.last_seen"
-    };
-}
-
-fn user_from_row(r: &SqliteRow) -> Result<User, sqlx::Error> {
-    Ok(User {
-        id: UserId(r.try_get("id")?),
-        username: Username::from_trusted(r.try_get("username")?),
-        email: r.try_get("email")?,
-        display_name: DisplayName::from_trusted(r.try_get("display_name")?),
-        avatar_color: AvatarColor::from_trusted(r.try_get("avatar_color")?),
-        password_hash: r.try_get("password_hash")?,
-        created_at: Timestamp::from_millis(r.try_get("created_at")?),
-        last_seen: r.try_get::<Option<i64>, _>("last_seen")?.map(Timestamp::from_millis),
-    })
-}
-
-macro_rules! room_columns {
-    () => {
-        "r.id, r.room_name, r.room_type, r.created_by, r.created_at"
-    };
-}
-
-fn room_from_row(r: &SqliteRow) -> Result<Room, sqlx::Error> {
-    let room_type: String = r.try_get("room_type")?;
-    Ok(Room {
-        id: RoomId(r.try_get("id")?),
-        name: RoomName::from_trusted(r.try_get("room_name")?),
-        room_type: RoomType::from_db(&room_type).unwrap_or(RoomType::Private),
-        created_by: r.try_get::<Option<i64>, _>("created_by")?.map(UserId),
-        created_at: Timestamp::from_millis(r.try_get("created_at")?),
-    })
-}
-
-macro_rules! message_columns {
-    () => {
-        "m.id, m.room_id, m.user_id, u.username, u.display_name, u.avatar_color, \
-         m.message, m.message_type, m.client_id, m.created_at"
-    };
-}
-
-fn message_from_row(r: &SqliteRow) -> Result<Message, sqlx::Error> {
-    let message_type: String = r.try_get("message_type")?;
-    Ok(Message {
-        id: MessageId(r.try_get("id")?),
-        room_id: RoomId(r.try_get("room_id")?),
-        author: UserSummary {
-            id: UserId(r.try_get("user_id")?),
-            username: Username::from_trusted(r.try_get("username")?),
-            display_name: DisplayName::from_trusted(r.try_get("display_name")?),
-            avatar_color: AvatarColor::from_trusted(r.try_get("avatar_color")?),
-        },
-        body: MessageBody::from_trusted(r.try_get("message")?),
-        message_type: MessageType::from_db(&message_type),
-        client_id: r.try_get::<Option<String>, _>("client_id")?.map(ClientId::from_trusted),
-        created_at: Timestamp::from_millis(r.try_get("created_at")?),
-    })
 }
 
 #[async_trait]
@@ -187,7 +101,7 @@ impl Store for SqliteStore {
     async fn user_by_username(&self, folded: &str) -> Result<Option<User>, StoreError> {
         let sql = concat!("SELECT ", user_columns!(), " FROM users u WHERE u.username_folded = ?");
         let row = sqlx::query(sql).bind(folded).fetch_optional(&self.reader).await.map_err(map_err)?;
-        row.as_ref().map(user_from_row).transpose().map_err(map_err)
+        row.as_ref().map(rows::user).transpose().map_err(map_err)
     }
 
     async fn set_last_seen(&self, user: UserId, at: Timestamp) -> Result<(), StoreError> {
@@ -224,7 +138,7 @@ impl Store for SqliteStore {
             .fetch_optional(&self.reader)
             .await
             .map_err(map_err)?;
-        row.as_ref().map(user_from_row).transpose().map_err(map_err)
+        row.as_ref().map(rows::user).transpose().map_err(map_err)
     }
 
     async fn delete_session(&self, token_hash: &[u8]) -> Result<(), StoreError> {
@@ -244,13 +158,13 @@ impl Store for SqliteStore {
              OR EXISTS (SELECT 1 FROM room_members m WHERE m.room_id = r.id AND m.user_id = ?) ORDER BY r.id"
         );
         let rows = sqlx::query(sql).bind(user.0).fetch_all(&self.reader).await.map_err(map_err)?;
-        rows.iter().map(room_from_row).collect::<Result<_, _>>().map_err(map_err)
+        rows.iter().map(rows::room).collect::<Result<_, _>>().map_err(map_err)
     }
 
     async fn room(&self, id: RoomId) -> Result<Option<Room>, StoreError> {
         let sql = concat!("SELECT ", room_columns!(), " FROM rooms r WHERE r.id = ?");
         let row = sqlx::query(sql).bind(id.0).fetch_optional(&self.reader).await.map_err(map_err)?;
-        row.as_ref().map(room_from_row).transpose().map_err(map_err)
+        row.as_ref().map(rows::room).transpose().map_err(map_err)
     }
 
     async fn create_room(
@@ -337,7 +251,7 @@ impl Store for SqliteStore {
             .fetch_one(&mut *conn)
             .await
             .map_err(map_err)?;
-        Ok((message_from_row(&row).map_err(map_err)?, Inserted::Existing))
+        Ok((rows::message(&row).map_err(map_err)?, Inserted::Existing))
     }
 
     async fn messages(&self, room: RoomId, page: Page) -> Result<Vec<Message>, StoreError> {
@@ -356,11 +270,8 @@ impl Store for SqliteStore {
             query = query.bind(id.0);
         }
         let rows = query.bind(i64::from(limit)).fetch_all(&self.reader).await.map_err(map_err)?;
-        let mut messages = rows.iter().map(message_from_row).collect::<Result<Vec<_>, _>>().map_err(map_err)?;
-        if newest_first {
-            messages.reverse();
-        }
-        Ok(messages)
+        let messages = rows.iter().map(rows::message).collect::<Result<Vec<_>, _>>().map_err(map_err)?;
+        Ok(rows::oldest_first(messages, newest_first))
     }
 }
 
@@ -371,10 +282,10 @@ mod tests {
     use super::SqliteStore;
     use crate::store::Store;
 
-    async fn open() -> (Arc<dyn Store>, tempfile::TempDir) {
+    async fn open() -> Option<(Arc<dyn Store>, tempfile::TempDir)> {
         let dir = tempfile::tempdir().expect("temp dir");
         let url = format!("sqlite:{}", dir.path().join("contract.db").display());
-        (Arc::new(SqliteStore::open(&url).await.expect("store opens")), dir)
+        Some((Arc::new(SqliteStore::open(&url).await.expect("store opens")), dir))
     }
 
     crate::contract_tests!(open);

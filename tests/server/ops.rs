@@ -54,8 +54,7 @@ async fn shutdown_closes_sockets_and_records_last_seen() {
     s.disconnected(WAIT).await.expect("socket closed by the server");
 
     // Reopen the same database: the message is there, and ann was last seen.
-    let url = format!("sqlite:{}", app.db_path.display());
-    let store = parley::store::open(&url).await.unwrap();
+    let store = parley::store::open(&app.database_url).await.unwrap();
     let user = store.user_by_username("ann").await.unwrap().unwrap();
     assert!(user.last_seen.is_some());
     let page = store.messages(parley::domain::RoomId(general), parley::domain::Page::Latest { limit: 10 }).await.unwrap();

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use parley::store::testdb::{Backend, TestDb};
 use parley::{App, Settings};
 use parley_client::{ConnectOptions, HttpClient, SioClient};
 use serde_json::{Value, json};
@@ -15,8 +16,11 @@ pub const PASSWORD: &str = "correct horse battery";
 
 pub struct TestApp {
     pub base: String,
-    pub db_path: std::path::PathBuf,
+    /// The test's own database: a SQLite file, or a fresh database on the
+    /// server that `PARLEY_TEST_DATABASE` names (see `parley::store::testdb`).
+    pub database_url: String,
     _dir: tempfile::TempDir,
+    _db: Option<TestDb>,
     stop: Option<oneshot::Sender<()>>,
     handle: Option<JoinHandle<std::io::Result<()>>>,
 }
@@ -29,10 +33,17 @@ pub async fn spawn_app() -> TestApp {
 /// A server with settings changed by `tweak` (bind and database are the test's own).
 pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
-    let db_path = dir.path().join("parley.db");
+    let db = match Backend::from_env() {
+        Some(backend) => Some(TestDb::create(backend).await.unwrap_or_else(|| panic!("set {}", backend.env_var()))),
+        None => None,
+    };
+    let database_url = match &db {
+        Some(db) => db.url.clone(),
+        None => format!("sqlite:{}", dir.path().join("parley.db").display()),
+    };
     let mut settings = Settings::defaults();
     settings.bind = "127.0.0.1:0".parse().unwrap();
-    settings.database_url = format!("sqlite:{}", db_path.display());
+    settings.database_url = database_url.clone();
     settings.typing_ttl_ms = 400;
     settings.message_rate = 1000;
     settings.message_burst = 1000;
@@ -43,7 +54,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
     let handle = tokio::spawn(app.run(async move {
         let _ = stopped.await;
     }));
-    TestApp { base: format!("http://{addr}"), db_path, _dir: dir, stop: Some(stop), handle: Some(handle) }
+    TestApp { base: format!("http://{addr}"), database_url, _dir: dir, _db: db, stop: Some(stop), handle: Some(handle) }
 }
 
 impl TestApp {

@@ -1,0 +1,295 @@
+//! MySQL / MariaDB, the original application's database.
+//!
+//! A message insert locks its room's row first (`SELECT … FOR UPDATE`), so
+//! within a room ids are handed out in commit order even with several Parley
+//! instances writing: a reader that has seen id N and asks `after=N` can never
+//! miss a message that commits later with a smaller id. Rooms do not wait on
+//! each other.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
+use sqlx::ConnectOptions;
+
+use super::rows::{self, message_columns, room_columns, user_columns};
+use super::{Inserted, NewSession, Page, Store, StoreError, map_err};
+use crate::domain::{ClientId, Message, MessageId, NewMessage, NewUser, Room, RoomId, RoomName, RoomType, Timestamp, User, UserId};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/mysql");
+
+pub struct MySqlStore {
+    pool: MySqlPool,
+}
+
+impl MySqlStore {
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        // `mariadb:` is accepted as a synonym; the driver speaks one protocol.
+        let url = url.strip_prefix("mariadb:").map_or_else(|| url.to_owned(), |rest| format!("mysql:{rest}"));
+        let options = MySqlConnectOptions::from_str(&url)
+            .map_err(|e| StoreError::Other(format!("invalid MySQL URL: {e}")))?
+            .charset("utf8mb4")
+            .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(1));
+        let pool = MySqlPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options)
+            .await
+            .map_err(map_err)?;
+        MIGRATOR.run(&pool).await.map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
+        Ok(Self { pool })
+    }
+}
+
+impl MySqlStore {
+    async fn by_client_id(&self, user: UserId, client_id: &ClientId) -> Result<Option<Message>, StoreError> {
+        let sql = concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM messages m JOIN users u ON u.id = m.user_id WHERE m.user_id = ? AND m.client_id = ?"
+        );
+        let row = sqlx::query(sql)
+            .bind(user.0)
+            .bind(client_id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        row.as_ref().map(rows::message).transpose().map_err(map_err)
+    }
+}
+
+#[async_trait]
+impl Store for MySqlStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn create_user(&self, u: NewUser) -> Result<User, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO users (username, username_folded, email, email_folded, display_name, password_hash, \
+             avatar_color, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(u.username.as_str())
+        .bind(u.username.folded())
+        .bind(u.email.as_str())
+        .bind(u.email.folded())
+        .bind(u.display_name.as_str())
+        .bind(&u.password_hash)
+        .bind(u.avatar_color.as_str())
+        .bind(u.created_at.as_millis())
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(User {
+            id: UserId(done.last_insert_id() as i64),
+            username: u.username,
+            email: u.email.as_str().to_owned(),
+            display_name: u.display_name,
+            avatar_color: u.avatar_color,
+            password_hash: u.password_hash,
+            created_at: u.created_at,
+            last_seen: None,
+        })
+    }
+
+    async fn user_by_username(&self, folded: &str) -> Result<Option<User>, StoreError> {
+        let sql = concat!("SELECT ", user_columns!(), " FROM users u WHERE u.username_folded = ?");
+        let row = sqlx::query(sql).bind(folded).fetch_optional(&self.pool).await.map_err(map_err)?;
+        row.as_ref().map(rows::user).transpose().map_err(map_err)
+    }
+
+    async fn set_last_seen(&self, user: UserId, at: Timestamp) -> Result<(), StoreError> {
+        sqlx::query("UPDATE users SET last_seen = ? WHERE id = ?")
+            .bind(at.as_millis())
+            .bind(user.0)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn create_session(&self, s: NewSession) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)")
+            .bind(&s.token_hash)
+            .bind(s.user_id.0)
+            .bind(s.created_at.as_millis())
+            .bind(s.expires_at.as_millis())
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn session_user(&self, token_hash: &[u8], now: Timestamp) -> Result<Option<User>, StoreError> {
+        let sql = concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ? AND s.expires_at > ?"
+        );
+        let row = sqlx::query(sql)
+            .bind(token_hash)
+            .bind(now.as_millis())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        row.as_ref().map(rows::user).transpose().map_err(map_err)
+    }
+
+    async fn delete_session(&self, token_hash: &[u8]) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM sessions WHERE token_hash = ?")
+            .bind(token_hash)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn rooms_visible_to(&self, user: UserId) -> Result<Vec<Room>, StoreError> {
+        let sql = concat!(
+            "SELECT ",
+            room_columns!(),
+            " FROM rooms r WHERE r.room_type = 'public' \
+             OR EXISTS (SELECT 1 FROM room_members m WHERE m.room_id = r.id AND m.user_id = ?) ORDER BY r.id"
+        );
+        let found = sqlx::query(sql).bind(user.0).fetch_all(&self.pool).await.map_err(map_err)?;
+        found.iter().map(rows::room).collect::<Result<_, _>>().map_err(map_err)
+    }
+
+    async fn room(&self, id: RoomId) -> Result<Option<Room>, StoreError> {
+        let sql = concat!("SELECT ", room_columns!(), " FROM rooms r WHERE r.id = ?");
+        let row = sqlx::query(sql).bind(id.0).fetch_optional(&self.pool).await.map_err(map_err)?;
+        row.as_ref().map(rows::room).transpose().map_err(map_err)
+    }
+
+    async fn create_room(
+        &self,
+        name: &RoomName,
+        room_type: RoomType,
+        created_by: UserId,
+        at: Timestamp,
+    ) -> Result<Room, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let done = sqlx::query(
+            "INSERT INTO rooms (room_name, room_name_folded, room_type, created_by, created_at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(name.as_str())
+        .bind(name.folded())
+        .bind(room_type.as_str())
+        .bind(created_by.0)
+        .bind(at.as_millis())
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        let id = RoomId(done.last_insert_id() as i64);
+        sqlx::query("INSERT INTO room_members (room_id, user_id, role, joined_at) VALUES (?, ?, 'owner', ?)")
+            .bind(id.0)
+            .bind(created_by.0)
+            .bind(at.as_millis())
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(Room { id, name: name.clone(), room_type, created_by: Some(created_by), created_at: at })
+    }
+
+    async fn is_member(&self, room: RoomId, user: UserId) -> Result<bool, StoreError> {
+        let row = sqlx::query("SELECT 1 FROM room_members WHERE room_id = ? AND user_id = ?")
+            .bind(room.0)
+            .bind(user.0)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(row.is_some())
+    }
+
+    async fn insert_message(&self, m: NewMessage) -> Result<(Message, Inserted), StoreError> {
+        if let Some(client_id) = &m.client_id {
+            if let Some(first) = self.by_client_id(m.author.id, client_id).await? {
+                return Ok((first, Inserted::Existing));
+            }
+        }
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        // Serialise this room's inserts until commit: ids in commit order.
+        sqlx::query("SELECT id FROM rooms WHERE id = ? FOR UPDATE")
+            .bind(m.room_id.0)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let inserted = sqlx::query(
+            "INSERT INTO messages (room_id, user_id, message, message_type, client_id, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(m.room_id.0)
+        .bind(m.author.id.0)
+        .bind(m.body.as_str())
+        .bind(m.message_type.as_str())
+        .bind(m.client_id.as_ref().map(ClientId::as_str))
+        .bind(m.created_at.as_millis())
+        .execute(&mut *tx)
+        .await;
+        let done = match (inserted, &m.client_id) {
+            (Ok(done), _) => done,
+            // The same send, retried at the same moment through another connection.
+            (Err(sqlx::Error::Database(e)), Some(client_id)) if e.is_unique_violation() => {
+                drop(tx);
+                let first = self.by_client_id(m.author.id, client_id).await?;
+                return first.map(|f| (f, Inserted::Existing)).ok_or_else(|| StoreError::Other(e.to_string()));
+            }
+            (Err(e), _) => return Err(map_err(e)),
+        };
+        tx.commit().await.map_err(map_err)?;
+        let message = Message {
+            id: MessageId(done.last_insert_id() as i64),
+            room_id: m.room_id,
+            author: m.author,
+            body: m.body,
+            message_type: m.message_type,
+            client_id: m.client_id,
+            created_at: m.created_at,
+        };
+        Ok((message, Inserted::New))
+    }
+
+    async fn messages(&self, room: RoomId, page: Page) -> Result<Vec<Message>, StoreError> {
+        macro_rules! page {
+            ($tail:literal) => {
+                concat!("SELECT ", message_columns!(), " FROM messages m JOIN users u ON u.id = m.user_id WHERE m.room_id = ?", $tail)
+            };
+        }
+        let (sql, cursor, limit, newest_first) = match page {
+            Page::Latest { limit } => (page!(" ORDER BY m.id DESC LIMIT ?"), None, limit, true),
+            Page::Before { id, limit } => (page!(" AND m.id < ? ORDER BY m.id DESC LIMIT ?"), Some(id), limit, true),
+            Page::After { id, limit } => (page!(" AND m.id > ? ORDER BY m.id ASC LIMIT ?"), Some(id), limit, false),
+        };
+        let mut query = sqlx::query(sql).bind(room.0);
+        if let Some(id) = cursor {
+            query = query.bind(id.0);
+        }
+        let found = query.bind(i64::from(limit)).fetch_all(&self.pool).await.map_err(map_err)?;
+        let messages = found.iter().map(rows::message).collect::<Result<Vec<_>, _>>().map_err(map_err)?;
+        Ok(rows::oldest_first(messages, newest_first))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::MySqlStore;
+    use crate::store::Store;
+    use crate::store::testdb::{self, Backend};
+
+    /// A store on a database of its own, or `None` (skip) without `PARLEY_TEST_MYSQL_URL`.
+    async fn open() -> Option<(Arc<dyn Store>, testdb::TestDb)> {
+        let db = testdb::TestDb::create(Backend::MySql).await?;
+        Some((Arc::new(MySqlStore::open(&db.url).await.expect("store opens")), db))
+    }
+
+    crate::contract_tests!(open);
+}

@@ -1,0 +1,280 @@
+//! PostgreSQL.
+//!
+//! A message insert locks its room's row first (`SELECT … FOR UPDATE`), so
+//! within a room ids are handed out in commit order even with several Parley
+//! instances writing: a reader that has seen id N and asks `after=N` can never
+//! miss a message that commits later with a smaller id. Rooms do not wait on
+//! each other.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{ConnectOptions, Row};
+
+use super::rows::{self, message_columns, room_columns, user_columns};
+use super::{Inserted, NewSession, Page, Store, StoreError, map_err};
+use crate::domain::{ClientId, Message, MessageId, NewMessage, NewUser, Room, RoomId, RoomName, RoomType, Timestamp, User, UserId};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl PgStore {
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Other(format!("invalid PostgreSQL URL: {e}")))?
+            .application_name("parley")
+            .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(1));
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options)
+            .await
+            .map_err(map_err)?;
+        MIGRATOR.run(&pool).await.map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
+        Ok(Self { pool })
+    }
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn create_user(&self, u: NewUser) -> Result<User, StoreError> {
+        let row = sqlx::query(
+            "INSERT INTO users (username, username_folded, email, email_folded, display_name, password_hash, \
+             avatar_color, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+        )
+        .bind(u.username.as_str())
+        .bind(u.username.folded())
+        .bind(u.email.as_str())
+        .bind(u.email.folded())
+        .bind(u.display_name.as_str())
+        .bind(&u.password_hash)
+        .bind(u.avatar_color.as_str())
+        .bind(u.created_at.as_millis())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(User {
+            id: UserId(row.try_get("id").map_err(map_err)?),
+            username: u.username,
+            email: u.email.as_str().to_owned(),
+            display_name: u.display_name,
+            avatar_color: u.avatar_color,
+            password_hash: u.password_hash,
+            created_at: u.created_at,
+            last_seen: None,
+        })
+    }
+
+    async fn user_by_username(&self, folded: &str) -> Result<Option<User>, StoreError> {
+        let sql = concat!("SELECT ", user_columns!(), " FROM users u WHERE u.username_folded = $1");
+        let row = sqlx::query(sql).bind(folded).fetch_optional(&self.pool).await.map_err(map_err)?;
+        row.as_ref().map(rows::user).transpose().map_err(map_err)
+    }
+
+    async fn set_last_seen(&self, user: UserId, at: Timestamp) -> Result<(), StoreError> {
+        sqlx::query("UPDATE users SET last_seen = $1 WHERE id = $2")
+            .bind(at.as_millis())
+            .bind(user.0)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn create_session(&self, s: NewSession) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
+            .bind(&s.token_hash)
+            .bind(s.user_id.0)
+            .bind(s.created_at.as_millis())
+            .bind(s.expires_at.as_millis())
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn session_user(&self, token_hash: &[u8], now: Timestamp) -> Result<Option<User>, StoreError> {
+        let sql = concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1 AND s.expires_at > $2"
+        );
+        let row = sqlx::query(sql)
+            .bind(token_hash)
+            .bind(now.as_millis())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        row.as_ref().map(rows::user).transpose().map_err(map_err)
+    }
+
+    async fn delete_session(&self, token_hash: &[u8]) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+            .bind(token_hash)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn rooms_visible_to(&self, user: UserId) -> Result<Vec<Room>, StoreError> {
+        let sql = concat!(
+            "SELECT ",
+            room_columns!(),
+            " FROM rooms r WHERE r.room_type = 'public' \
+             OR EXISTS (SELECT 1 FROM room_members m WHERE m.room_id = r.id AND m.user_id = $1) ORDER BY r.id"
+        );
+        let found = sqlx::query(sql).bind(user.0).fetch_all(&self.pool).await.map_err(map_err)?;
+        found.iter().map(rows::room).collect::<Result<_, _>>().map_err(map_err)
+    }
+
+    async fn room(&self, id: RoomId) -> Result<Option<Room>, StoreError> {
+        let sql = concat!("SELECT ", room_columns!(), " FROM rooms r WHERE r.id = $1");
+        let row = sqlx::query(sql).bind(id.0).fetch_optional(&self.pool).await.map_err(map_err)?;
+        row.as_ref().map(rows::room).transpose().map_err(map_err)
+    }
+
+    async fn create_room(
+        &self,
+        name: &RoomName,
+        room_type: RoomType,
+        created_by: UserId,
+        at: Timestamp,
+    ) -> Result<Room, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let row = sqlx::query(
+            "INSERT INTO rooms (room_name, room_name_folded, room_type, created_by, created_at) \
+             VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        )
+        .bind(name.as_str())
+        .bind(name.folded())
+        .bind(room_type.as_str())
+        .bind(created_by.0)
+        .bind(at.as_millis())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        let id = RoomId(row.try_get("id").map_err(map_err)?);
+        sqlx::query("INSERT INTO room_members (room_id, user_id, role, joined_at) VALUES ($1, $2, 'owner', $3)")
+            .bind(id.0)
+            .bind(created_by.0)
+            .bind(at.as_millis())
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(Room { id, name: name.clone(), room_type, created_by: Some(created_by), created_at: at })
+    }
+
+    async fn is_member(&self, room: RoomId, user: UserId) -> Result<bool, StoreError> {
+        let row = sqlx::query("SELECT 1 FROM room_members WHERE room_id = $1 AND user_id = $2")
+            .bind(room.0)
+            .bind(user.0)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(row.is_some())
+    }
+
+    async fn insert_message(&self, m: NewMessage) -> Result<(Message, Inserted), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        // Serialise this room's inserts until commit: ids in commit order.
+        sqlx::query("SELECT id FROM rooms WHERE id = $1 FOR UPDATE")
+            .bind(m.room_id.0)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let row = sqlx::query(
+            "INSERT INTO messages (room_id, user_id, message, message_type, client_id, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (user_id, client_id) WHERE client_id IS NOT NULL DO NOTHING RETURNING id",
+        )
+        .bind(m.room_id.0)
+        .bind(m.author.id.0)
+        .bind(m.body.as_str())
+        .bind(m.message_type.as_str())
+        .bind(m.client_id.as_ref().map(ClientId::as_str))
+        .bind(m.created_at.as_millis())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        if let Some(row) = row {
+            let id = MessageId(row.try_get("id").map_err(map_err)?);
+            tx.commit().await.map_err(map_err)?;
+            let message = Message {
+                id,
+                room_id: m.room_id,
+                author: m.author,
+                body: m.body,
+                message_type: m.message_type,
+                client_id: m.client_id,
+                created_at: m.created_at,
+            };
+            return Ok((message, Inserted::New));
+        }
+        let sql = concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM messages m JOIN users u ON u.id = m.user_id WHERE m.user_id = $1 AND m.client_id = $2"
+        );
+        let row = sqlx::query(sql)
+            .bind(m.author.id.0)
+            .bind(m.client_id.as_ref().map(ClientId::as_str))
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)?;
+        Ok((rows::message(&row).map_err(map_err)?, Inserted::Existing))
+    }
+
+    async fn messages(&self, room: RoomId, page: Page) -> Result<Vec<Message>, StoreError> {
+        macro_rules! page {
+            ($tail:literal) => {
+                concat!("SELECT ", message_columns!(), " FROM messages m JOIN users u ON u.id = m.user_id WHERE m.room_id = $1", $tail)
+            };
+        }
+        let (sql, cursor, limit, newest_first) = match page {
+            Page::Latest { limit } => (page!(" ORDER BY m.id DESC LIMIT $2"), None, limit, true),
+            Page::Before { id, limit } => (page!(" AND m.id < $2 ORDER BY m.id DESC LIMIT $3"), Some(id), limit, true),
+            Page::After { id, limit } => (page!(" AND m.id > $2 ORDER BY m.id ASC LIMIT $3"), Some(id), limit, false),
+        };
+        let mut query = sqlx::query(sql).bind(room.0);
+        if let Some(id) = cursor {
+            query = query.bind(id.0);
+        }
+        let found = query.bind(i64::from(limit)).fetch_all(&self.pool).await.map_err(map_err)?;
+        let messages = found.iter().map(rows::message).collect::<Result<Vec<_>, _>>().map_err(map_err)?;
+        Ok(rows::oldest_first(messages, newest_first))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::PgStore;
+    use crate::store::Store;
+    use crate::store::testdb::{self, Backend};
+
+    /// A store on a database of its own, or `None` (skip) without `PARLEY_TEST_POSTGRES_URL`.
+    async fn open() -> Option<(Arc<dyn Store>, testdb::TestDb)> {
+        let db = testdb::TestDb::create(Backend::Postgres).await?;
+        Some((Arc::new(PgStore::open(&db.url).await.expect("store opens")), db))
+    }
+
+    crate::contract_tests!(open);
+}
