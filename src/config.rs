@@ -24,6 +24,12 @@ pub enum Command {
     Serve,
     /// Create or upgrade the database's tables, then exit.
     Migrate,
+    /// Copy a SQLite database, consistently, while Parley may be running
+    /// (MySQL/MariaDB and PostgreSQL: use mariadb-dump / pg_dump).
+    Backup {
+        /// Where to write the copy (must not exist yet).
+        file: std::path::PathBuf,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -29,6 +29,13 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             tracing::info!(database = %settings.database_for_logs(), "database is up to date");
             Ok(())
         }
+        Command::Backup { file } => {
+            let store = parley::store::open(&settings.database_url).await?;
+            store.backup(&file).await?;
+            store.close().await;
+            tracing::info!(file = %file.display(), "backup written");
+            Ok(())
+        }
         Command::Serve => {
             raise_open_file_limit();
             let database = settings.database_for_logs();

@@ -9,7 +9,7 @@ use crate::domain::{
 
 use super::{Inserted, NewSession, Store, StoreError};
 
-fn new_user(name: &str) -> NewUser {
+pub(crate) fn new_user(name: &str) -> NewUser {
     let username = Username::parse(name).unwrap();
     NewUser {
         email: Email::parse(&format!("{name}@example.com")).unwrap(),

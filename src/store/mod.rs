@@ -59,6 +59,14 @@ pub trait Store: Send + Sync + 'static {
     async fn ping(&self) -> Result<(), StoreError>;
     /// Waits for in-flight writes and closes the connections.
     async fn close(&self);
+    /// Writes a consistent copy of the database to `path` while it is in use.
+    /// Only the embedded database can; servers have their own tools.
+    async fn backup(&self, path: &std::path::Path) -> Result<(), StoreError> {
+        let _ = path;
+        Err(StoreError::Other(
+            "this database backs up with its own tools (mariadb-dump, pg_dump); see docs/deploy.md".into(),
+        ))
+    }
 
     async fn create_user(&self, user: NewUser) -> Result<User, StoreError>;
     /// Looks a user up by the case-folded username.

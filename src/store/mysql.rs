@@ -209,10 +209,10 @@ impl Store for MySqlStore {
     }
 
     async fn insert_message(&self, m: NewMessage) -> Result<(Message, Inserted), StoreError> {
-        if let Some(client_id) = &m.client_id {
-            if let Some(first) = self.by_client_id(m.author.id, client_id).await? {
-                return Ok((first, Inserted::Existing));
-            }
+        if let Some(client_id) = &m.client_id
+            && let Some(first) = self.by_client_id(m.author.id, client_id).await?
+        {
+            return Ok((first, Inserted::Existing));
         }
         let mut tx = self.pool.begin().await.map_err(map_err)?;
         // Serialise this room's inserts until commit: ids in commit order.
