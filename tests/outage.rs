@@ -1,0 +1,166 @@
+//! A database restart while Parley runs, against a MariaDB server this test
+//! starts for itself (so stopping it disturbs nobody). Sends during the outage
+//! are refused, never acknowledged; `/readyz` says not ready; everything comes
+//! back by itself, and no acknowledged message is lost or stored twice.
+//!
+//! Needs `mariadbd` and `mariadb-install-db`; runs when `PARLEY_TEST_OUTAGE=1`
+//! (`.ci/run` sets it), and is skipped otherwise.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use parley::{App, Settings};
+use parley_client::{HttpClient, SioClient};
+use serde_json::json;
+
+const ACK: Duration = Duration::from_secs(20);
+
+struct MariaDb {
+    child: Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl MariaDb {
+    fn install() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let status = Command::new("mariadb-install-db")
+            .args(["--no-defaults", "--user=root", "--auth-root-authentication-method=normal", "--skip-test-db"])
+            .arg(format!("--datadir={}", dir.path().join("data").display()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("mariadb-install-db runs");
+        assert!(status.success());
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = Self::spawn(dir.path(), port);
+        Self { child, port, dir }
+    }
+
+    fn spawn(dir: &Path, port: u16) -> Child {
+        Command::new("mariadbd")
+            .args(["--no-defaults", "--user=root", "--bind-address=127.0.0.1", "--skip-name-resolve"])
+            .arg(format!("--datadir={}", dir.join("data").display()))
+            .arg(format!("--port={port}"))
+            .arg(format!("--socket={}", dir.join("sock").display()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("mariadbd starts")
+    }
+
+    async fn wait_ready(&self) {
+        for _ in 0..200 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.is_ok() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("mariadbd did not come up");
+    }
+
+    /// Stops the server (SIGTERM) and waits for it to exit.
+    fn stop(&mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = self.child.wait();
+    }
+
+    fn restart(&mut self) {
+        self.child = Self::spawn(self.dir.path(), self.port);
+    }
+}
+
+impl Drop for MariaDb {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn a_database_restart_refuses_sends_meanwhile_and_recovers_without_losing_acked_messages() {
+    if std::env::var("PARLEY_TEST_OUTAGE").is_err() {
+        eprintln!("skipped: set PARLEY_TEST_OUTAGE=1 (needs mariadbd and mariadb-install-db)");
+        return;
+    }
+    let mut db = MariaDb::install();
+    db.wait_ready().await;
+    let mut settings = Settings::defaults();
+    settings.bind = "127.0.0.1:0".parse().unwrap();
+    settings.database_url = format!("mysql://root@127.0.0.1:{}/mysql", db.port);
+    settings.message_rate = 1000;
+    settings.message_burst = 1000;
+    // Parley's own database on that server.
+    {
+        use sqlx::Connection;
+        let mut c = sqlx::MySqlConnection::connect(&settings.database_url).await.unwrap();
+        sqlx::Executor::execute(&mut c, "CREATE DATABASE parley").await.unwrap();
+    }
+    settings.database_url = format!("mysql://root@127.0.0.1:{}/parley", db.port);
+    let app = App::build(settings).await.unwrap();
+    let base = format!("http://{}", app.local_addr().unwrap());
+    tokio::spawn(app.run(std::future::pending()));
+
+    let http = HttpClient::new(&base);
+    http.register_and_login("ann", "correct horse").await.unwrap();
+    let mut s = SioClient::connect(&base, http.sio_options()).await.unwrap();
+    s.wait_for("connection_success", |_| true, ACK).await.unwrap();
+    assert_eq!(s.emit_with_ack("join_room", json!({"room_id": 1}), ACK).await.unwrap()["ok"], true);
+
+    let mut acked: HashMap<String, i64> = HashMap::new();
+    let mut refused: Vec<String> = Vec::new();
+    let send = async |s: &SioClient, client_id: String| {
+        let ack = s
+            .emit_with_ack("send_message", json!({"room_id": 1, "message": client_id, "client_id": client_id}), ACK)
+            .await
+            .unwrap();
+        (client_id, ack)
+    };
+    for i in 0..5 {
+        let (cid, ack) = send(&s, format!("before-{i}")).await;
+        assert_eq!(ack["ok"], true);
+        acked.insert(cid, ack["id"].as_i64().unwrap());
+    }
+
+    db.stop();
+    let ready = http.inner().get(format!("{base}/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 503, "not ready while the database is down");
+    for i in 0..3 {
+        let (cid, ack) = send(&s, format!("during-{i}")).await;
+        assert_eq!(ack["ok"], false, "never ok while the database is down: {ack}");
+        assert_eq!(ack["error"]["code"], "unavailable");
+        refused.push(cid);
+    }
+
+    db.restart();
+    db.wait_ready().await;
+    let mut back = false;
+    for _ in 0..100 {
+        if http.inner().get(format!("{base}/readyz")).send().await.is_ok_and(|r| r.status() == 200) {
+            back = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(back, "ready again by itself");
+    // The client retries what was refused, with the same client_ids, and goes on.
+    for cid in refused.into_iter().chain((0..5).map(|i| format!("after-{i}"))) {
+        let (cid, ack) = send(&s, cid).await;
+        assert_eq!(ack["ok"], true, "{cid}: {ack}");
+        acked.insert(cid, ack["id"].as_i64().unwrap());
+    }
+
+    let (_, history) = http.get_json("/api/messages/1?limit=200").await.unwrap();
+    let stored: Vec<(String, i64)> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["message"].as_str().unwrap().to_owned(), m["id"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(stored.len(), acked.len(), "each acknowledged message stored exactly once: {stored:?}");
+    for (text, id) in stored {
+        assert_eq!(acked.get(&text), Some(&id), "{text}");
+    }
+}
