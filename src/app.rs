@@ -11,7 +11,8 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use socketioxide::SocketIo;
 use tokio::net::TcpListener;
 
-use crate::chat::Chat;
+use crate::chat::{Chat, Cluster};
+use crate::cluster::RedisCluster;
 use crate::config::Settings;
 use crate::domain::{Clock, SystemClock};
 use crate::http::security::OriginPolicy;
@@ -23,6 +24,8 @@ use crate::store::{self, Store};
 pub enum StartError {
     #[error("database: {0}")]
     Store(#[from] crate::store::StoreError),
+    #[error("redis: {0}")]
+    Cluster(#[from] crate::chat::ClusterError),
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
 }
@@ -39,17 +42,36 @@ impl App {
     /// Opens (and migrates) the database and binds the listener. Port 0 picks a free port.
     pub async fn build(settings: Settings) -> Result<Self, StartError> {
         let store = store::open(&settings.database_url).await?;
+        let cluster: Option<Arc<dyn Cluster>> = match &settings.redis_url {
+            Some(url) => Some(RedisCluster::connect(url, &settings.redis_prefix).await?),
+            None => None,
+        };
         let listener = TcpListener::bind(settings.bind)
             .await
             .map_err(|source| StartError::Bind { addr: settings.bind, source })?;
-        Ok(Self::with_parts(settings, store, listener, Arc::new(SystemClock)))
+        Ok(Self::with_parts(settings, store, cluster, listener, Arc::new(SystemClock)))
     }
 
     /// Builds from parts the caller made (tests choose the store, listener and clock).
-    pub fn with_parts(settings: Settings, store: Arc<dyn Store>, listener: TcpListener, clock: Arc<dyn Clock>) -> Self {
+    pub fn with_parts(
+        settings: Settings,
+        store: Arc<dyn Store>,
+        cluster: Option<Arc<dyn Cluster>>,
+        listener: TcpListener,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         let (io_layer, io) = realtime::layer(&settings.realtime_config());
         let notifier = Arc::new(SocketNotifier::new(io.clone()));
-        let chat = Chat::new(store.clone(), notifier, clock, settings.chat_config());
+        let incoming = cluster.as_ref().and_then(|c| c.incoming());
+        let chat = Chat::new(store.clone(), notifier, cluster, clock, settings.chat_config());
+        if let Some(mut incoming) = incoming {
+            let chat = chat.clone();
+            tokio::spawn(async move {
+                while let Some(msg) = incoming.recv().await {
+                    chat.on_cluster_message(msg).await;
+                }
+            });
+        }
         let origins = Arc::new(OriginPolicy::new(settings.allowed_origins.clone()));
         realtime::register(&io, chat.clone(), origins.clone());
         let web = WebConfig {

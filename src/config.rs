@@ -50,6 +50,16 @@ pub struct Settings {
     #[arg(long, env = "DATABASE_URL", default_value = "sqlite:parley.db", hide_env_values = true)]
     pub database_url: String,
 
+    /// Redis URL (e.g. `redis://127.0.0.1:6379`). Set it to run several Parley
+    /// instances behind one address: events, presence and rate limits are then
+    /// shared through Redis.
+    #[arg(long, env = "PARLEY_REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+
+    /// Prefix of Parley's Redis keys and channel (one per deployment).
+    #[arg(long, env = "PARLEY_REDIS_PREFIX", default_value = "parley")]
+    pub redis_prefix: String,
+
     /// Log format: `text` for people, `json` for log collectors.
     #[arg(long, env = "PARLEY_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,

@@ -9,7 +9,7 @@ use base64::Engine as _;
 use blake2::{Blake2b, Digest, digest::consts::U32};
 
 use super::ratelimit::FailureWindow;
-use super::{Chat, ChatConfig, store_error};
+use super::{Chat, ChatConfig, LoginLimits, cluster_error, store_error};
 use crate::domain::{
     AvatarColor, ChatError, DisplayName, Email, NewUser, Password, User, UserSummary, Username,
 };
@@ -139,10 +139,8 @@ impl Chat {
         password: &str,
         client: IpAddr,
     ) -> Result<(SessionToken, UserSummary), ChatError> {
-        let limits = &self.inner.accounts;
         let folded = username.trim().to_ascii_lowercase();
-        limits.per_address.check(&client).map_err(|retry_after| ChatError::RateLimited { retry_after })?;
-        limits.per_username.check(&folded).map_err(|retry_after| ChatError::RateLimited { retry_after })?;
+        self.login_allowed(client, &folded).await?;
 
         let user = self.inner.store.user_by_username(&folded).await.map_err(store_error)?;
         let hash = user.as_ref().map_or_else(|| dummy_hash().to_owned(), |u| u.password_hash.clone());
@@ -151,14 +149,58 @@ impl Chat {
         let user = match user {
             Some(user) if matches => user,
             _ => {
-                limits.per_address.record_failure(&client);
-                limits.per_username.record_failure(&folded);
+                self.login_failed(client, &folded).await;
                 return Err(ChatError::InvalidCredentials);
             }
         };
-        limits.per_username.clear(&folded);
+        self.login_succeeded(&folded).await;
         let token = self.open_session(&user).await?;
         Ok((token, UserSummary::from(&user)))
+    }
+
+    fn login_limits(&self) -> LoginLimits {
+        let c = &self.inner.config;
+        LoginLimits {
+            per_address: c.login_failures_per_address,
+            per_username: c.login_failures_per_username,
+            window: c.login_window,
+        }
+    }
+
+    async fn login_allowed(&self, client: IpAddr, folded: &str) -> Result<(), ChatError> {
+        let allowed = match &self.inner.cluster {
+            None => {
+                let limits = &self.inner.accounts;
+                limits.per_address.check(&client).and_then(|()| limits.per_username.check(&folded.to_owned()))
+            }
+            Some(cluster) => cluster.login_allowed(client, folded, self.login_limits()).await.map_err(cluster_error)?,
+        };
+        allowed.map_err(|retry_after| ChatError::RateLimited { retry_after })
+    }
+
+    async fn login_failed(&self, client: IpAddr, folded: &str) {
+        match &self.inner.cluster {
+            None => {
+                self.inner.accounts.per_address.record_failure(&client);
+                self.inner.accounts.per_username.record_failure(&folded.to_owned());
+            }
+            Some(cluster) => {
+                if let Err(e) = cluster.login_failed(client, folded, self.login_limits()).await {
+                    tracing::warn!(error = %e, "login failure not counted");
+                }
+            }
+        }
+    }
+
+    async fn login_succeeded(&self, folded: &str) {
+        match &self.inner.cluster {
+            None => self.inner.accounts.per_username.clear(&folded.to_owned()),
+            Some(cluster) => {
+                if let Err(e) = cluster.login_succeeded(folded).await {
+                    tracing::warn!(error = %e, "login success not recorded");
+                }
+            }
+        }
     }
 
     async fn open_session(&self, user: &User) -> Result<SessionToken, ChatError> {
@@ -194,6 +236,9 @@ impl Chat {
         self.inner.store.delete_session(&token_hash).await.map_err(store_error)?;
         for conn in self.inner.presence.connections_of_session(&token_hash) {
             self.inner.notifier.disconnect(&conn);
+        }
+        if let Some(cluster) = &self.inner.cluster {
+            cluster.broadcast(super::ClusterMsg::SessionEnded { token_hash });
         }
         Ok(())
     }

@@ -1,6 +1,6 @@
 //! Sending and reading messages.
 
-use super::{Audience, Chat, Event, store_error};
+use super::{Audience, Chat, Event, cluster_error, store_error};
 use crate::domain::{ChatError, ClientId, ConnId, Message, MessageBody, MessageType, NewMessage, RoomId, UserSummary};
 use crate::store::{Inserted, Page};
 
@@ -20,7 +20,17 @@ impl Chat {
         if !self.inner.presence.is_in_room(conn, room) {
             return Err(ChatError::NotInRoom);
         }
-        self.inner.send_limit.take(&author.id).map_err(|retry_after| ChatError::RateLimited { retry_after })?;
+        let allowed = match &self.inner.cluster {
+            None => self.inner.send_limit.take(&author.id),
+            Some(cluster) => {
+                let config = &self.inner.config;
+                cluster
+                    .take_send_token(author.id, config.message_rate, config.message_burst)
+                    .await
+                    .map_err(cluster_error)?
+            }
+        };
+        allowed.map_err(|retry_after| ChatError::RateLimited { retry_after })?;
         let new = NewMessage {
             room_id: room,
             author: author.clone(),
@@ -33,7 +43,7 @@ impl Chat {
         if inserted == Inserted::New {
             metrics::counter!("parley_messages_stored_total").increment(1);
             self.stop_typing(room, &author, conn);
-            self.inner.notifier.publish(Audience::Room(room), Event::NewMessage(message.clone()));
+            self.publish(Audience::Room(room), Event::NewMessage(message.clone()));
         }
         Ok(message)
     }

@@ -6,6 +6,7 @@
 //! sockets or SQL.
 
 mod accounts;
+pub mod cluster;
 mod messages;
 pub mod notify;
 mod presence;
@@ -20,6 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use accounts::{AuthSession, Registration, SessionToken};
+pub use cluster::{Cluster, ClusterError, ClusterMsg, LoginLimits};
 pub use notify::{Audience, Event, Notifier};
 pub use presence::Welcome;
 
@@ -65,6 +67,8 @@ pub struct Chat {
 struct Inner {
     store: Arc<dyn Store>,
     notifier: Arc<dyn Notifier>,
+    /// The other instances, when there are any (Redis); else state is local.
+    cluster: Option<Arc<dyn Cluster>>,
     clock: Arc<dyn Clock>,
     config: ChatConfig,
     accounts: accounts::Accounts,
@@ -74,7 +78,13 @@ struct Inner {
 }
 
 impl Chat {
-    pub fn new(store: Arc<dyn Store>, notifier: Arc<dyn Notifier>, clock: Arc<dyn Clock>, config: ChatConfig) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        notifier: Arc<dyn Notifier>,
+        cluster: Option<Arc<dyn Cluster>>,
+        clock: Arc<dyn Clock>,
+        config: ChatConfig,
+    ) -> Self {
         let inner = Inner {
             accounts: accounts::Accounts::new(&config),
             presence: presence::Presence::default(),
@@ -82,6 +92,7 @@ impl Chat {
             send_limit: ratelimit::TokenBuckets::new(config.message_rate, config.message_burst),
             store,
             notifier,
+            cluster,
             clock,
             config,
         };
@@ -93,10 +104,45 @@ impl Chat {
         self.inner.store.ping().await.map_err(store_error)
     }
 
+    /// Tells the clients of every instance.
+    fn publish(&self, audience: Audience, event: Event) {
+        if let Some(cluster) = &self.inner.cluster {
+            cluster.broadcast(ClusterMsg::Event { audience: audience.clone(), event: event.clone() });
+        }
+        self.inner.notifier.publish(audience, event);
+    }
+
+    /// Acts on what another instance said.
+    pub async fn on_cluster_message(&self, msg: ClusterMsg) {
+        match msg {
+            ClusterMsg::Event { audience, event } => self.inner.notifier.publish(audience, event),
+            ClusterMsg::SessionEnded { token_hash } => {
+                for conn in self.inner.presence.connections_of_session(&token_hash) {
+                    self.inner.notifier.disconnect(&conn);
+                }
+            }
+            ClusterMsg::UsersGone { users } => {
+                let now = self.inner.clock.now();
+                for user in users {
+                    if let Err(e) = self.inner.store.set_last_seen(user.id, now).await {
+                        tracing::warn!(error = %e, user_id = %user.id, "could not record last_seen");
+                    }
+                    self.publish(Audience::Everyone, Event::Presence { user, is_online: false, last_seen: Some(now) });
+                }
+            }
+        }
+    }
+
     /// How many connections are open right now.
     pub fn connection_count(&self) -> usize {
         self.inner.presence.connection_count()
     }
+}
+
+/// A shared-state failure: logged; the caller falls back or refuses.
+fn cluster_error(e: ClusterError) -> ChatError {
+    tracing::warn!(error = %e, "cluster state unavailable");
+    ChatError::Unavailable
 }
 
 /// Maps a storage failure that has no special meaning for the caller.

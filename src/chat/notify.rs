@@ -1,10 +1,12 @@
 //! The chat layer's outbound port: who should hear what. The realtime layer
 //! implements [`Notifier`] and turns each [`Event`] into its wire form.
 
+use serde::{Deserialize, Serialize};
+
 use crate::domain::{ConnId, Message, Room, RoomId, Timestamp, UserSummary};
 
 /// Who receives an event.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Audience {
     /// Every connected client.
     Everyone,
@@ -15,7 +17,7 @@ pub enum Audience {
 }
 
 /// Something that happened, in domain terms.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Event {
     NewMessage(Message),
     UserJoined { room: RoomId, user: UserSummary, text: String },

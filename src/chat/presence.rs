@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use super::{Audience, AuthSession, Chat, Event};
+use crate::domain::ChatError;
 use crate::domain::{ConnId, RoomId, UserId, UserSummary};
 
 struct Conn {
@@ -90,9 +91,9 @@ pub struct Welcome {
 
 impl Chat {
     /// A connection opened. The user comes online if it is their first.
-    pub fn connect(&self, conn: ConnId, session: AuthSession) -> Welcome {
+    pub async fn connect(&self, conn: ConnId, session: AuthSession) -> Welcome {
         let user = session.user.clone();
-        let first = {
+        let first_here = {
             let mut reg = self.inner.presence.lock();
             reg.conns.insert(
                 conn,
@@ -103,9 +104,16 @@ impl Chat {
             *n == 1
         };
         metrics::gauge!("parley_connections").increment(1.0);
-        if first {
+        let came_online = match &self.inner.cluster {
+            None => first_here,
+            Some(cluster) => cluster.user_connected(&user).await.unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "presence not shared");
+                first_here
+            }),
+        };
+        if came_online {
             let event = Event::Presence { user: user.clone(), is_online: true, last_seen: None };
-            self.inner.notifier.publish(Audience::Everyone, event);
+            self.publish(Audience::Everyone, event);
         }
         Welcome { user }
     }
@@ -136,14 +144,26 @@ impl Chat {
         metrics::gauge!("parley_connections").decrement(1.0);
         for room in rooms {
             self.stop_typing(room, &user, conn);
+            if let Some(cluster) = &self.inner.cluster
+                && let Err(e) = cluster.left_room(room, user.id).await
+            {
+                tracing::warn!(error = %e, "room presence not shared");
+            }
         }
-        if last {
+        let went_offline = match &self.inner.cluster {
+            None => last,
+            Some(cluster) => cluster.user_disconnected(user.id).await.unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "presence not shared");
+                last
+            }),
+        };
+        if went_offline {
             let now = self.inner.clock.now();
             if let Err(e) = self.inner.store.set_last_seen(user.id, now).await {
                 tracing::warn!(error = %e, user_id = %user.id, "could not record last_seen");
             }
             let event = Event::Presence { user, is_online: false, last_seen: Some(now) };
-            self.inner.notifier.publish(Audience::Everyone, event);
+            self.publish(Audience::Everyone, event);
         }
     }
 
@@ -168,9 +188,12 @@ impl Chat {
         }
     }
 
-    /// Everyone online.
-    pub fn online_users(&self) -> Vec<UserSummary> {
-        self.inner.presence.online_users()
+    /// Everyone online (on every instance).
+    pub async fn online_users(&self) -> Result<Vec<UserSummary>, ChatError> {
+        match &self.inner.cluster {
+            None => Ok(self.inner.presence.online_users()),
+            Some(cluster) => cluster.online_users().await.map_err(super::cluster_error),
+        }
     }
 }
 

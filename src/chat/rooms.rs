@@ -1,6 +1,6 @@
 //! Rooms: listing, creating, joining, leaving, and who may use which.
 
-use super::{Audience, Chat, Event, store_error};
+use super::{Audience, Chat, Event, cluster_error, store_error};
 use crate::domain::{ChatError, ConnId, Room, RoomId, RoomName, RoomType, UserSummary};
 
 impl Chat {
@@ -28,7 +28,7 @@ impl Chat {
         let room =
             self.inner.store.create_room(&name, RoomType::Public, user.id, now).await.map_err(store_error)?;
         tracing::info!(room_id = %room.id, user_id = %user.id, "room created");
-        self.inner.notifier.publish(Audience::Everyone, Event::RoomCreated(room.clone()));
+        self.publish(Audience::Everyone, Event::RoomCreated(room.clone()));
         Ok(room)
     }
 
@@ -39,29 +39,38 @@ impl Chat {
         let user = self.inner.presence.user_of(conn).ok_or(ChatError::NotAuthenticated)?;
         let room = self.accessible_room(&user, room).await?;
         if self.inner.presence.enter(conn, room.id) {
+            if let Some(cluster) = &self.inner.cluster {
+                cluster.entered_room(room.id, user.id).await.map_err(cluster_error)?;
+            }
             self.inner.notifier.subscribe(conn, room.id);
             let text = format!("{} has joined the room", user.display_name.as_str());
-            self.inner.notifier.publish(Audience::Room(room.id), Event::UserJoined { room: room.id, user, text });
+            self.publish(Audience::Room(room.id), Event::UserJoined { room: room.id, user, text });
         }
         Ok(room)
     }
 
     /// The connection leaves a room; the others in it hear so.
-    pub fn leave_room(&self, conn: &ConnId, room: RoomId) -> Result<(), ChatError> {
+    pub async fn leave_room(&self, conn: &ConnId, room: RoomId) -> Result<(), ChatError> {
         let user = self.inner.presence.user_of(conn).ok_or(ChatError::NotAuthenticated)?;
         if !self.inner.presence.exit(conn, room) {
             return Err(ChatError::NotInRoom);
         }
+        if let Some(cluster) = &self.inner.cluster {
+            cluster.left_room(room, user.id).await.map_err(cluster_error)?;
+        }
         self.stop_typing(room, &user, conn);
         self.inner.notifier.unsubscribe(conn, room);
         let text = format!("{} has left the room", user.display_name.as_str());
-        self.inner.notifier.publish(Audience::Room(room), Event::UserLeft { room, user, text });
+        self.publish(Audience::Room(room), Event::UserLeft { room, user, text });
         Ok(())
     }
 
     /// The users with a connection in the room.
     pub async fn online_in_room(&self, user: &UserSummary, room: RoomId) -> Result<Vec<UserSummary>, ChatError> {
         let room = self.accessible_room(user, room).await?;
-        Ok(self.inner.presence.users_in_room(room.id))
+        match &self.inner.cluster {
+            None => Ok(self.inner.presence.users_in_room(room.id)),
+            Some(cluster) => cluster.room_users(room.id).await.map_err(cluster_error),
+        }
     }
 }

@@ -32,7 +32,7 @@ impl Recorder {
 async fn chat_with(config: ChatConfig) -> (Chat, Arc<Recorder>) {
     let store = Arc::new(SqliteStore::open("sqlite::memory:").await.unwrap());
     let recorder = Arc::new(Recorder::default());
-    (Chat::new(store, recorder.clone(), Arc::new(SystemClock), config), recorder)
+    (Chat::new(store, recorder.clone(), None, Arc::new(SystemClock), config), recorder)
 }
 
 async fn connected(chat: &Chat, name: &str, conn: &str) -> ConnId {
@@ -41,7 +41,7 @@ async fn connected(chat: &Chat, name: &str, conn: &str) -> ConnId {
         .await
         .unwrap();
     let conn = ConnId(conn.into());
-    chat.connect(conn.clone(), AuthSession { user, token_hash: vec![1] });
+    chat.connect(conn.clone(), AuthSession { user, token_hash: vec![1] }).await;
     conn
 }
 
@@ -80,11 +80,11 @@ async fn a_user_goes_offline_only_when_their_last_connection_closes() {
     let tab1 = connected(&chat, "ann", "c1").await;
     let user = chat.user_of(&tab1).unwrap();
     let tab2 = ConnId("c2".into());
-    chat.connect(tab2.clone(), AuthSession { user, token_hash: vec![1] });
+    chat.connect(tab2.clone(), AuthSession { user, token_hash: vec![1] }).await;
     chat.disconnect(&tab1).await;
-    assert_eq!(chat.online_users().len(), 1);
+    assert_eq!(chat.online_users().await.unwrap().len(), 1);
     chat.disconnect(&tab2).await;
-    assert!(chat.online_users().is_empty());
+    assert!(chat.online_users().await.unwrap().is_empty());
     let presence: Vec<bool> = rec
         .events
         .lock()

@@ -52,7 +52,7 @@ impl Chat {
         let key = (room, user.id);
         let generation = self.inner.typing.set(key);
         let event = Event::Typing { room, user: user.clone(), is_typing: true };
-        self.inner.notifier.publish(Audience::RoomExcept(room, conn.clone()), event);
+        self.publish(Audience::RoomExcept(room, conn.clone()), event);
 
         let chat = self.clone();
         let conn = conn.clone();
@@ -61,7 +61,7 @@ impl Chat {
             tokio::time::sleep(ttl).await;
             if chat.inner.typing.clear(key, Some(generation)) {
                 let event = Event::Typing { room, user, is_typing: false };
-                chat.inner.notifier.publish(Audience::RoomExcept(room, conn), event);
+                chat.publish(Audience::RoomExcept(room, conn), event);
             }
         });
         Ok(())
@@ -71,7 +71,7 @@ impl Chat {
     pub(super) fn stop_typing(&self, room: RoomId, user: &UserSummary, conn: &ConnId) {
         if self.inner.typing.clear((room, user.id), None) {
             let event = Event::Typing { room, user: user.clone(), is_typing: false };
-            self.inner.notifier.publish(Audience::RoomExcept(room, conn.clone()), event);
+            self.publish(Audience::RoomExcept(room, conn.clone()), event);
         }
     }
 }

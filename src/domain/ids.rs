@@ -39,7 +39,7 @@ int_id!(
 
 /// One live connection of a user (a browser tab, a device). The transport
 /// chooses the string; the chat layer only compares it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct ConnId(pub String);
 
 impl fmt::Display for ConnId {

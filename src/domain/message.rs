@@ -1,10 +1,10 @@
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{ChatError, MessageId, RoomId, Timestamp, UserSummary};
 
 /// A message's text: 1..=4000 Unicode scalar values after trimming. Stored
 /// exactly as sent (after the trim); rendering is the client's job.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct MessageBody(String);
 
@@ -32,7 +32,7 @@ impl MessageBody {
 }
 
 /// The client's own name for a send, so a retry is recognised: 1..=64 characters.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct ClientId(String);
 
@@ -56,7 +56,7 @@ impl ClientId {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MessageType {
     Text,
@@ -130,7 +130,7 @@ pub struct NewMessage {
 }
 
 /// A stored message with its author as they were when it was read.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Message {
     pub id: MessageId,
     pub room_id: RoomId,

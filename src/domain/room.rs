@@ -1,10 +1,10 @@
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{ChatError, RoomId, Timestamp, UserId};
 
 /// A room's name: 1..=50 characters after trimming, no control characters.
 /// Unique case-insensitively.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct RoomName(String);
 
@@ -41,7 +41,7 @@ impl RoomName {
 
 /// Who may see and use a room. Only `Public` exists today; `Private` and
 /// `Direct` are the roadmap's invite-only rooms and DMs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RoomType {
     Public,
@@ -69,7 +69,7 @@ impl RoomType {
 }
 
 /// A stored room.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Room {
     pub id: RoomId,
     pub name: RoomName,

@@ -1,7 +1,7 @@
 use std::fmt;
 
 use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A moment in UTC with millisecond precision, the precision every database keeps.
 /// It travels as RFC 3339 (`2026-11-24T03:52:27.123Z`) and is stored as
@@ -39,6 +39,15 @@ impl Serialize for Timestamp {
     }
 }
 
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        DateTime::parse_from_rfc3339(&s)
+            .map(|t| Self(t.timestamp_millis()))
+            .map_err(|e| serde::de::Error::custom(format!("not an RFC 3339 time: {e}")))
+    }
+}
+
 /// Where "now" comes from; injected so tests can hold time still.
 pub trait Clock: Send + Sync + 'static {
     fn now(&self) -> Timestamp;
@@ -63,5 +72,6 @@ mod tests {
         let t = Timestamp::from_millis(1_795_492_347_123);
         assert_eq!(t.to_string(), "2026-11-24T03:52:27.123Z");
         assert_eq!(serde_json::to_string(&t).unwrap(), "\"2026-11-24T03:52:27.123Z\"");
+        assert_eq!(serde_json::from_str::<Timestamp>("\"2026-11-24T03:52:27.123Z\"").unwrap(), t);
     }
 }

@@ -1,10 +1,10 @@
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{ChatError, Timestamp, UserId};
 
 /// A login name: 3..=32 ASCII letters, digits, `_`, `.`, `-`. Kept as typed;
 /// compared case-insensitively (the store folds case for uniqueness and lookup).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Username(String);
 
@@ -66,7 +66,7 @@ impl Email {
 }
 
 /// The name shown beside messages; defaults to the username.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct DisplayName(String);
 
@@ -120,7 +120,7 @@ impl std::fmt::Debug for Password {
 }
 
 /// A CSS hex colour for the avatar's background, chosen at registration.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct AvatarColor(String);
 
@@ -171,7 +171,7 @@ pub struct User {
 }
 
 /// The public face of a user: what others may see.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserSummary {
     pub id: UserId,
     pub username: Username,

@@ -194,8 +194,8 @@ pub async fn messages(
 
 /// `GET /api/online-users` → everyone online.
 #[utoipa::path(get, tag = "api", path = "/api/online-users", responses((status = 200, body = [UserView]), (status = 401)))]
-pub async fn online_users(State(state): State<AppState>, CurrentUser(_): CurrentUser) -> Json<Vec<UserView>> {
-    Json(state.chat.online_users().iter().map(UserView::from).collect())
+pub async fn online_users(State(state): State<AppState>, CurrentUser(_): CurrentUser) -> Result<Json<Vec<UserView>>, ApiError> {
+    Ok(Json(state.chat.online_users().await?.iter().map(UserView::from).collect()))
 }
 
 /// `GET /api/online-users/{room_id}` → the users online in the room.

@@ -39,7 +39,7 @@ pub async fn authenticate<A: Adapter>(
 }
 
 /// The socket is connected and authenticated: register it and its handlers.
-pub fn on_connect<A: Adapter>(socket: SocketRef<A>, chat: Chat) {
+pub async fn on_connect<A: Adapter>(socket: SocketRef<A>, chat: Chat) {
     let Some(session) = socket.extensions.get::<AuthSession>() else {
         tracing::error!(sid = %socket.id, "connected without a session");
         let _ = socket.disconnect();
@@ -56,7 +56,7 @@ pub fn on_connect<A: Adapter>(socket: SocketRef<A>, chat: Chat) {
     socket.on_fallback(unknown_event::<A>);
     socket.on_disconnect(on_disconnect::<A>);
 
-    let welcome = chat.connect(conn.id.clone(), session);
+    let welcome = chat.connect(conn.id.clone(), session).await;
     let hello = events::ConnectionSuccess {
         user_id: welcome.user.id,
         username: welcome.user.username.as_str(),
@@ -89,10 +89,11 @@ async fn join_room<A: Adapter>(mut ctx: Ctx<A>, TryData(data): Payload) {
 
 async fn leave_room<A: Adapter>(mut ctx: Ctx<A>, TryData(data): Payload) {
     ctx.my_turn().await;
-    let result = (|| {
+    let result = async {
         let p: events::LeaveRoom = decode(data.map_err(|e| ChatError::invalid(e.to_string()))?)?;
-        ctx.conn.chat.leave_room(&ctx.conn.id, p.room_id.0)
-    })();
+        ctx.conn.chat.leave_room(&ctx.conn.id, p.room_id.0).await
+    }
+    .await;
     match result {
         Ok(()) => ctx.ok(empty()),
         Err(e) => ctx.fail(events::LEAVE_ROOM, &e),

@@ -67,7 +67,7 @@ pub fn register(io: &SocketIo, chat: Chat, origins: Arc<OriginPolicy>) {
     };
     let on_connect = move |socket: socketioxide::extract::SocketRef| {
         let chat = chat.clone();
-        async move { handlers::on_connect(socket, chat) }
+        async move { handlers::on_connect(socket, chat).await }
     };
     io.ns("/", on_connect.with(authenticate));
 }

@@ -45,6 +45,12 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
     settings.bind = "127.0.0.1:0".parse().unwrap();
     settings.database_url = database_url.clone();
     settings.typing_ttl_ms = 400;
+    // With PARLEY_TEST_REDIS_URL, the instance shares its state through Redis
+    // under a key prefix of its own.
+    if let Ok(url) = std::env::var("PARLEY_TEST_REDIS_URL") {
+        settings.redis_url = Some(url);
+        settings.redis_prefix = unique_prefix();
+    }
     settings.message_rate = 1000;
     settings.message_burst = 1000;
     tweak(&mut settings);
@@ -55,6 +61,13 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
         let _ = stopped.await;
     }));
     TestApp { base: format!("http://{addr}"), database_url, _dir: dir, _db: db, stop: Some(stop), handle: Some(handle) }
+}
+
+/// A Redis key prefix no other test uses.
+pub fn unique_prefix() -> String {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    format!("parley-test-{}-{}-{nanos}", std::process::id(), N.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
 }
 
 impl TestApp {

@@ -1,0 +1,64 @@
+//! The chat layer's port to the other Parley instances behind the same
+//! address. Without one (a single instance) the chat layer keeps presence and
+//! rate limits in memory; with one, they live where every instance sees them,
+//! and every event reaches the clients of every instance.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use super::{Audience, Event};
+use crate::domain::{RoomId, UserId, UserSummary};
+
+/// What instances tell each other.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum ClusterMsg {
+    /// An event for the clients of every instance.
+    Event { audience: Audience, event: Event },
+    /// A session was logged out: close its connections wherever they are.
+    SessionEnded { token_hash: Vec<u8> },
+    /// An instance died without a goodbye; these users were online only there.
+    /// Delivered to the one instance that noticed, which tells everyone.
+    UsersGone { users: Vec<UserSummary> },
+}
+
+#[async_trait]
+pub trait Cluster: Send + Sync + 'static {
+    /// Sends to every other instance; never blocks.
+    fn broadcast(&self, msg: ClusterMsg);
+    /// The messages other instances sent, for the chat layer to act on (taken once).
+    fn incoming(&self) -> Option<mpsc::UnboundedReceiver<ClusterMsg>>;
+
+    /// One more connection of `user` here. True when the user was offline everywhere.
+    async fn user_connected(&self, user: &UserSummary) -> Result<bool, ClusterError>;
+    /// One connection of `user` here closed. True when the user is now offline everywhere.
+    async fn user_disconnected(&self, user: UserId) -> Result<bool, ClusterError>;
+    async fn entered_room(&self, room: RoomId, user: UserId) -> Result<(), ClusterError>;
+    async fn left_room(&self, room: RoomId, user: UserId) -> Result<(), ClusterError>;
+    /// Everyone online on any instance.
+    async fn online_users(&self) -> Result<Vec<UserSummary>, ClusterError>;
+    /// Everyone with a connection in the room on any instance.
+    async fn room_users(&self, room: RoomId) -> Result<Vec<UserSummary>, ClusterError>;
+
+    /// A token of `user`'s send bucket, or how long until one is there.
+    async fn take_send_token(&self, user: UserId, rate: u32, burst: u32) -> Result<Result<(), Duration>, ClusterError>;
+    /// Whether logins from `client` and for `username` may be tried now.
+    async fn login_allowed(&self, client: IpAddr, username: &str, limits: LoginLimits) -> Result<Result<(), Duration>, ClusterError>;
+    async fn login_failed(&self, client: IpAddr, username: &str, limits: LoginLimits) -> Result<(), ClusterError>;
+    async fn login_succeeded(&self, username: &str) -> Result<(), ClusterError>;
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct LoginLimits {
+    pub per_address: u32,
+    pub per_username: u32,
+    pub window: Duration,
+}
+
+/// The shared state could not be reached.
+#[derive(Debug, thiserror::Error)]
+#[error("cluster state unavailable: {0}")]
+pub struct ClusterError(pub String);
