@@ -92,8 +92,8 @@ impl Page {
     pub const MAX_LIMIT: u32 = 200;
 
     /// Reads the `before`, `after` and `limit` query parameters of a history
-    /// request: cursors are positive ids, `limit` is 1..=200 (default 100), and
-    /// at most one cursor is given.
+    /// request: cursors are positive ids (`after=0` reads from the first
+    /// message), `limit` is 1..=200 (default 100), and at most one cursor is given.
     pub fn parse(before: Option<&str>, after: Option<&str>, limit: Option<&str>) -> Result<Self, ChatError> {
         let limit = match limit {
             None => Self::DEFAULT_LIMIT,
@@ -103,16 +103,17 @@ impl Page {
                 .filter(|n| (1..=Self::MAX_LIMIT).contains(n))
                 .ok_or_else(|| ChatError::invalid("limit must be a whole number from 1 to 200"))?,
         };
-        let cursor = |name: &str, raw: &str| {
+        let cursor = |name: &str, raw: &str, lowest: i64| {
             raw.parse::<i64>()
                 .ok()
-                .and_then(MessageId::parse)
+                .filter(|n| *n >= lowest)
+                .map(MessageId)
                 .ok_or_else(|| ChatError::invalid(format!("{name} must be a message id (a positive whole number)")))
         };
         match (before, after) {
             (Some(_), Some(_)) => Err(ChatError::invalid("give either before or after, not both")),
-            (Some(b), None) => Ok(Self::Before { id: cursor("before", b)?, limit }),
-            (None, Some(a)) => Ok(Self::After { id: cursor("after", a)?, limit }),
+            (Some(b), None) => Ok(Self::Before { id: cursor("before", b, 1)?, limit }),
+            (None, Some(a)) => Ok(Self::After { id: cursor("after", a, 0)?, limit }),
             (None, None) => Ok(Self::Latest { limit }),
         }
     }
@@ -168,12 +169,13 @@ mod tests {
         assert_eq!(Page::parse(None, None, None), Ok(Page::Latest { limit: 100 }));
         assert_eq!(Page::parse(Some("9"), None, Some("5")), Ok(Page::Before { id: MessageId(9), limit: 5 }));
         assert_eq!(Page::parse(None, Some("3"), Some("200")), Ok(Page::After { id: MessageId(3), limit: 200 }));
+        assert_eq!(Page::parse(None, Some("0"), None), Ok(Page::After { id: MessageId(0), limit: 100 }), "from the start");
     }
 
     #[test]
     fn a_limit_outside_one_to_two_hundred_or_a_bad_cursor_is_rejected() {
         for (b, a, l) in [(None, None, Some("0")), (None, None, Some("201")), (None, None, Some("x")),
-                          (Some("abc"), None, None), (None, Some("-1"), None), (Some("1"), Some("2"), None)] {
+                          (Some("abc"), None, None), (None, Some("-1"), None), (Some("0"), None, None), (Some("1"), Some("2"), None)] {
             assert!(matches!(Page::parse(b, a, l), Err(ChatError::InvalidPayload(_))), "{b:?} {a:?} {l:?}");
         }
     }

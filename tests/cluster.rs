@@ -1,0 +1,263 @@
+//! Several Parley processes sharing one database and Redis.
+//!
+//! Runs when `PARLEY_TEST_DATABASE` (mysql or postgres, with its
+//! `PARLEY_TEST_*_URL`) and `PARLEY_TEST_REDIS_URL` are set (`.ci/run` sets
+//! them); skipped otherwise.
+
+use std::collections::BTreeSet;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parley::store::testdb::{Backend, TestDb};
+use parley_client::{HttpClient, SioClient};
+use serde_json::{Value, json};
+
+const WAIT: Duration = Duration::from_secs(5);
+const PASSWORD: &str = "correct horse";
+
+/// One `parley` process.
+struct Instance {
+    child: Child,
+    base: String,
+}
+
+impl Instance {
+    async fn start(database_url: &str, redis_url: &str, prefix: &str) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = Command::new(env!("CARGO_BIN_EXE_parley"))
+            .env("PARLEY_BIND", format!("127.0.0.1:{port}"))
+            .env("DATABASE_URL", database_url)
+            .env("PARLEY_REDIS_URL", redis_url)
+            .env("PARLEY_REDIS_PREFIX", prefix)
+            .env("PARLEY_LOG", "warn")
+            .env("PARLEY_MESSAGE_RATE", "1000")
+            .env("PARLEY_MESSAGE_BURST", "1000")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("parley starts");
+        let base = format!("http://127.0.0.1:{port}");
+        let http = HttpClient::new(&base);
+        for _ in 0..200 {
+            if http.inner().get(format!("{base}/readyz")).send().await.is_ok_and(|r| r.status() == 200) {
+                return Self { child, base };
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("instance on {base} did not become ready");
+    }
+
+    fn kill9(&mut self) {
+        let _ = Command::new("kill").args(["-KILL", &self.child.id().to_string()]).status();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct Cluster {
+    nodes: Vec<Instance>,
+    _db: TestDb,
+}
+
+/// `n` instances on one fresh database and one Redis key prefix, or `None` to skip.
+async fn cluster(n: usize) -> Option<Cluster> {
+    let (Some(backend), Ok(redis)) = (Backend::from_env(), std::env::var("PARLEY_TEST_REDIS_URL")) else {
+        eprintln!("skipped: set PARLEY_TEST_DATABASE (with its URL) and PARLEY_TEST_REDIS_URL");
+        return None;
+    };
+    let db = TestDb::create(backend).await.expect("database server configured");
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let prefix = format!("parley-cluster-test-{}-{nanos}", std::process::id());
+    // The first instance creates the tables; the others find them.
+    let mut nodes = vec![Instance::start(&db.url, &redis, &prefix).await];
+    for _ in 1..n {
+        nodes.push(Instance::start(&db.url, &redis, &prefix).await);
+    }
+    Some(Cluster { nodes, _db: db })
+}
+
+/// A user logged in through `instance`, with a connected socket there.
+async fn user_on(instance: &Instance, name: &str) -> (HttpClient, SioClient) {
+    let http = HttpClient::new(&instance.base);
+    if http.api_register(name, &format!("{name}@example.test"), PASSWORD).await.unwrap().status() != 201 {
+        // Registered through another instance before: just log in.
+    }
+    assert_eq!(http.api_login(name, PASSWORD).await.unwrap().status(), 200);
+    let mut s = SioClient::connect(&instance.base, http.sio_options()).await.unwrap();
+    s.wait_for("connection_success", |_| true, WAIT).await.unwrap();
+    (http, s)
+}
+
+async fn join(s: &SioClient, room: i64) {
+    let ack = s.emit_with_ack("join_room", json!({"room_id": room}), WAIT).await.unwrap();
+    assert_eq!(ack["ok"], true, "{ack}");
+}
+
+async fn send(s: &SioClient, room: i64, text: &str) -> i64 {
+    let ack = s.emit_with_ack("send_message", json!({"room_id": room, "message": text}), WAIT).await.unwrap();
+    assert_eq!(ack["ok"], true, "{ack}");
+    ack["id"].as_i64().unwrap()
+}
+
+#[tokio::test]
+async fn a_message_sent_on_one_instance_reaches_a_client_of_another_exactly_once() {
+    let Some(c) = cluster(2).await else { return };
+    let (_, mut ann) = user_on(&c.nodes[0], "ann").await;
+    let (_, mut bob) = user_on(&c.nodes[1], "bob").await;
+    join(&ann, 1).await;
+    join(&bob, 1).await;
+    ann.wait_for("user_joined", |j| j["username"] == "bob", WAIT).await.unwrap();
+    let id = send(&ann, 1, "across instances").await;
+    let m = bob.wait_for("new_message", |m| m["id"] == id, WAIT).await.unwrap();
+    assert_eq!(m["message"], "across instances");
+    assert_eq!(m["username"], "ann");
+    bob.expect_none("new_message", |m| m["id"] == id, Duration::from_millis(500)).await.unwrap();
+    ann.wait_for("new_message", |m| m["id"] == id, WAIT).await.unwrap();
+    ann.expect_none("new_message", |m| m["id"] == id, Duration::from_millis(500)).await.unwrap();
+
+    // Typing crosses too, and only to the others.
+    ann.emit("typing", json!({"room_id": 1, "is_typing": true})).unwrap();
+    bob.wait_for("user_typing", |t| t["username"] == "ann" && t["is_typing"] == true, WAIT).await.unwrap();
+}
+
+#[tokio::test]
+async fn presence_and_new_rooms_are_seen_on_every_instance() {
+    let Some(c) = cluster(3).await else { return };
+    let (bob_http, mut bob) = user_on(&c.nodes[1], "bob").await;
+    let (_, mut cyd) = user_on(&c.nodes[2], "cyd").await;
+    let (_, ann) = user_on(&c.nodes[0], "ann").await;
+    for s in [&mut bob, &mut cyd] {
+        s.wait_for("presence", |p| p["username"] == "ann" && p["is_online"] == true, WAIT).await.unwrap();
+    }
+    let (_, online) = bob_http.get_json("/api/online-users").await.unwrap();
+    let names: BTreeSet<_> = online.as_array().unwrap().iter().map(|u| u["username"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(names, ["ann", "bob", "cyd"].map(String::from).into());
+
+    let ack = ann.emit_with_ack("create_room", json!({"room_name": "Everywhere"}), WAIT).await.unwrap();
+    let room = ack["room_id"].clone();
+    for s in [&mut bob, &mut cyd] {
+        s.wait_for("room_created", |r| r["room_id"] == room, WAIT).await.unwrap();
+    }
+
+    join(&ann, 1).await;
+    let (_, in_room) = bob_http.get_json("/api/online-users/1").await.unwrap();
+    assert_eq!(in_room.as_array().unwrap().len(), 1, "{in_room}");
+    assert_eq!(in_room[0]["username"], "ann");
+
+    ann.close().await;
+    let gone = bob.wait_for("presence", |p| p["username"] == "ann", WAIT).await.unwrap();
+    assert_eq!(gone["is_online"], false);
+}
+
+#[tokio::test]
+async fn the_users_of_a_killed_instance_go_offline_elsewhere_within_thirty_seconds() {
+    let Some(mut c) = cluster(2).await else { return };
+    let (_, mut bob) = user_on(&c.nodes[1], "bob").await;
+    let (_, _ann) = user_on(&c.nodes[0], "ann").await;
+    bob.wait_for("presence", |p| p["username"] == "ann" && p["is_online"] == true, WAIT).await.unwrap();
+    let killed = Instant::now();
+    c.nodes[0].kill9();
+    let gone = bob
+        .wait_for("presence", |p| p["username"] == "ann", Duration::from_secs(30))
+        .await
+        .expect("ann goes offline within 30 s");
+    assert_eq!(gone["is_online"], false);
+    assert!(gone["last_seen"].is_string());
+    eprintln!("offline after {:?}", killed.elapsed());
+}
+
+#[tokio::test]
+async fn a_client_that_moves_to_another_instance_catches_up_with_after() {
+    let Some(c) = cluster(2).await else { return };
+    let (_, ann) = user_on(&c.nodes[0], "ann").await;
+    join(&ann, 1).await;
+    let (bob_http, bob) = user_on(&c.nodes[0], "bob").await;
+    join(&bob, 1).await;
+    let last_seen = send(&ann, 1, "seen by bob").await;
+    bob.close().await; // bob's instance goes away for him
+    let mut missed = Vec::new();
+    for i in 0..7 {
+        missed.push(send(&ann, 1, &format!("missed {i}")).await);
+    }
+    // Bob comes back through the other instance with the same session.
+    let moved = HttpClient::new(&c.nodes[1].base);
+    let cookie = bob_http.cookie_header().unwrap();
+    let r = moved.inner().get(format!("{}/api/messages/1?after={last_seen}&limit=3", c.nodes[1].base)).header("cookie", &cookie);
+    let mut got: Vec<i64> = ids(&r.send().await.unwrap().json::<Value>().await.unwrap());
+    while got.len() < missed.len() {
+        let after = got.last().copied().unwrap_or(last_seen);
+        let page = moved
+            .inner()
+            .get(format!("{}/api/messages/1?after={after}&limit=3", c.nodes[1].base))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        let page = ids(&page.json::<Value>().await.unwrap());
+        assert!(!page.is_empty(), "a page ended early: {got:?}");
+        got.extend(page);
+    }
+    assert_eq!(got, missed);
+}
+
+fn ids(v: &Value) -> Vec<i64> {
+    v.as_array().unwrap().iter().map(|m| m["id"].as_i64().unwrap()).collect()
+}
+
+#[tokio::test]
+async fn catch_up_with_after_misses_nothing_while_two_instances_write_concurrently() {
+    let Some(c) = cluster(2).await else { return };
+    let mut senders = Vec::new();
+    for (i, node) in c.nodes.iter().enumerate() {
+        for j in 0..4 {
+            let (_, s) = user_on(node, &format!("w{i}x{j}")).await;
+            join(&s, 1).await;
+            senders.push(s);
+        }
+    }
+    let (reader, _) = user_on(&c.nodes[1], "reader").await;
+    let reader = Arc::new(reader);
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+
+    // The reader pages with `after` from wherever it got to, over and over.
+    let poll = {
+        let (reader, done) = (reader.clone(), done.clone());
+        tokio::spawn(async move {
+            let mut seen: Vec<i64> = Vec::new();
+            let mut cursor = 0;
+            loop {
+                let finished = done.load(std::sync::atomic::Ordering::SeqCst);
+                let (_, page) = reader.get_json(&format!("/api/messages/1?after={cursor}&limit=50")).await.unwrap();
+                let page = ids(&page);
+                if let Some(last) = page.last() {
+                    cursor = *last;
+                }
+                seen.extend(&page);
+                if finished && page.is_empty() {
+                    return seen;
+                }
+            }
+        })
+    };
+    let sends = senders.iter().enumerate().map(|(k, s)| async move {
+        let mut acked = Vec::new();
+        for n in 0..40 {
+            acked.push(send(s, 1, &format!("{k}-{n}")).await);
+        }
+        acked
+    });
+    let acked: BTreeSet<i64> = futures_util::future::join_all(sends).await.into_iter().flatten().collect();
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let seen = poll.await.unwrap();
+    let seen_set: BTreeSet<i64> = seen.iter().copied().collect();
+    assert_eq!(seen.len(), seen_set.len(), "no message was seen twice");
+    let missed: Vec<_> = acked.difference(&seen_set).collect();
+    assert!(missed.is_empty(), "the reader's after= cursor skipped {} acked messages: {missed:?}", missed.len());
+    assert_eq!(acked.len(), 320);
+}
