@@ -23,7 +23,7 @@ struct Instance {
 }
 
 impl Instance {
-    async fn start(database_url: &str, redis_url: &str, prefix: &str) -> Self {
+    async fn start(database_url: &str, redis_url: &str, prefix: &str, env: &[(&str, &str)]) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let child = Command::new(env!("CARGO_BIN_EXE_parley"))
             .env("PARLEY_BIND", format!("127.0.0.1:{port}"))
@@ -33,6 +33,7 @@ impl Instance {
             .env("PARLEY_LOG", "warn")
             .env("PARLEY_MESSAGE_RATE", "1000")
             .env("PARLEY_MESSAGE_BURST", "1000")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .spawn()
             .expect("parley starts");
@@ -67,6 +68,10 @@ struct Cluster {
 
 /// `n` instances on one fresh database and one Redis key prefix, or `None` to skip.
 async fn cluster(n: usize) -> Option<Cluster> {
+    cluster_with(n, &[]).await
+}
+
+async fn cluster_with(n: usize, env: &[(&str, &str)]) -> Option<Cluster> {
     let (Some(backend), Ok(redis)) = (Backend::from_env(), std::env::var("PARLEY_TEST_REDIS_URL")) else {
         eprintln!("skipped: set PARLEY_TEST_DATABASE (with its URL) and PARLEY_TEST_REDIS_URL");
         return None;
@@ -75,9 +80,9 @@ async fn cluster(n: usize) -> Option<Cluster> {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
     let prefix = format!("parley-cluster-test-{}-{nanos}", std::process::id());
     // The first instance creates the tables; the others find them.
-    let mut nodes = vec![Instance::start(&db.url, &redis, &prefix).await];
+    let mut nodes = vec![Instance::start(&db.url, &redis, &prefix, env).await];
     for _ in 1..n {
-        nodes.push(Instance::start(&db.url, &redis, &prefix).await);
+        nodes.push(Instance::start(&db.url, &redis, &prefix, env).await);
     }
     Some(Cluster { nodes, _db: db })
 }
@@ -260,4 +265,31 @@ async fn catch_up_with_after_misses_nothing_while_two_instances_write_concurrent
     let missed: Vec<_> = acked.difference(&seen_set).collect();
     assert!(missed.is_empty(), "the reader's after= cursor skipped {} acked messages: {missed:?}", missed.len());
     assert_eq!(acked.len(), 320);
+}
+
+#[tokio::test]
+async fn login_and_send_limits_hold_across_instances() {
+    let Some(c) = cluster_with(2, &[("PARLEY_MESSAGE_RATE", "1"), ("PARLEY_MESSAGE_BURST", "6")]).await else { return };
+    // Ten failures for one username (the default limit), split over both instances.
+    for i in 0..10 {
+        let http = HttpClient::new(&c.nodes[i % 2].base);
+        assert_eq!(http.api_login("bob", "wrong password").await.unwrap().status(), 401);
+    }
+    for node in &c.nodes {
+        let r = HttpClient::new(&node.base).api_login("bob", "wrong password").await.unwrap();
+        assert_eq!(r.status(), 429, "the eleventh try is refused on every instance");
+    }
+    // One send bucket (burst 6) for ann, wherever she sends from.
+    let (_, ann) = user_on(&c.nodes[0], "ann").await;
+    let (_, ann2) = user_on(&c.nodes[1], "ann").await;
+    join(&ann, 1).await;
+    join(&ann2, 1).await;
+    for i in 0..6 {
+        let s = if i % 2 == 0 { &ann } else { &ann2 };
+        send(s, 1, &format!("m{i}")).await;
+    }
+    for s in [&ann, &ann2] {
+        let ack = s.emit_with_ack("send_message", json!({"room_id": 1, "message": "one too many"}), WAIT).await.unwrap();
+        assert_eq!(ack["error"]["code"], "rate_limited", "{ack}");
+    }
 }
