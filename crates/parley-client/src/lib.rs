@@ -54,4 +54,4 @@ pub mod packet;
 pub mod sio;
 
 pub use http::HttpClient;
-pub use sio::{ConnectOptions, Event, SioClient, SioError};
+pub use sio::{ConnectOptions, Event, FrameTap, SioClient, SioError};

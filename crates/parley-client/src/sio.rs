@@ -99,6 +99,10 @@ impl From<tungstenite::Error> for SioError {
 /// Extra request details for [`SioClient::connect`].
 #[derive(Debug, Clone, Default)]
 pub struct ConnectOptions {
+    /// Sees every text frame before it is decoded; a frame for which it
+    /// returns `true` is taken and goes no further. The load generator uses
+    /// it to time deliveries without decoding or buffering each one.
+    pub tap: Option<FrameTap>,
     /// Value of the `Cookie` header, e.g. `"parley_session=abc"` (see
     /// [`crate::HttpClient::cookie_header`]).
     pub cookie: Option<String>,
@@ -115,6 +119,16 @@ impl ConnectOptions {
             cookie: Some(cookie.into()),
             ..Default::default()
         }
+    }
+}
+
+/// A frame hook; see [`ConnectOptions::tap`].
+#[derive(Clone)]
+pub struct FrameTap(pub Arc<dyn Fn(&str) -> bool + Send + Sync>);
+
+impl std::fmt::Debug for FrameTap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FrameTap(..)")
     }
 }
 
@@ -226,7 +240,7 @@ impl SioClient {
             pending: Mutex::new(HashMap::new()),
         });
         let writer = tokio::spawn(writer_task(sink, out_rx));
-        let reader = tokio::spawn(reader_task(stream, out_tx.clone(), ev_tx, shared.clone()));
+        let reader = tokio::spawn(reader_task(stream, out_tx.clone(), ev_tx, shared.clone(), opts.tap));
         Ok(SioClient {
             sid,
             engine,
@@ -527,6 +541,7 @@ async fn reader_task(
     out: mpsc::UnboundedSender<Message>,
     events: mpsc::UnboundedSender<Event>,
     shared: Arc<Shared>,
+    tap: Option<FrameTap>,
 ) {
     // Sends to `events` only fail once the client is dropped, and then this task is
     // being aborted anyway, so their results are ignored.
@@ -543,6 +558,9 @@ async fn reader_task(
             Ok(_) => continue,
             Err(_) => break,
         };
+        if tap.as_ref().is_some_and(|tap| (tap.0)(&text)) {
+            continue;
+        }
         match packet::decode(&text) {
             Ok(Incoming::Ping(p)) => {
                 let _ = out.send(Message::Text(pong(p)));

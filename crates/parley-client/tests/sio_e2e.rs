@@ -210,6 +210,7 @@ async fn connect_sends_the_headers_completes_the_handshake_and_answers_pings() {
         cookie: Some("parley_session=abc".into()),
         origin: Some("http://localhost:5000".into()),
         extra_headers: vec![("X-Test".into(), "yes".into())],
+        ..Default::default()
     };
     let client = SioClient::connect(&server.base_url, opts).await.unwrap();
     assert_eq!(client.sid(), "x");
@@ -511,4 +512,27 @@ async fn many_clients_share_one_runtime() {
     for (i, c) in clients.iter_mut().enumerate() {
         assert_eq!(c.wait_for("n", |_| true, T).await.unwrap(), json!(i));
     }
+}
+
+#[tokio::test]
+async fn a_tap_takes_the_frames_it_claims_and_leaves_the_rest() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let server = FakeServer::start(Mode::Normal).await;
+    let tapped = Arc::new(AtomicUsize::new(0));
+    let seen = tapped.clone();
+    let tap = parley_client::FrameTap(Arc::new(move |frame: &str| {
+        let claim = frame.starts_with("42[\"timed\"");
+        if claim {
+            seen.fetch_add(1, Ordering::SeqCst);
+        }
+        claim
+    }));
+    let opts = ConnectOptions { tap: Some(tap), ..Default::default() };
+    let mut client = SioClient::connect(&server.base_url, opts).await.unwrap();
+    client.emit("timed", json!(1)).unwrap();
+    client.emit("kept", json!(2)).unwrap();
+    assert_eq!(client.wait_for("kept", |_| true, Duration::from_secs(5)).await.unwrap(), json!(2));
+    assert_eq!(tapped.load(Ordering::SeqCst), 1);
+    assert!(client.drain().iter().all(|e| e.name != "timed"), "a claimed frame is not buffered");
 }
