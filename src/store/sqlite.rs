@@ -3,13 +3,15 @@
 //! Writes go through a pool of exactly one connection, so concurrent sends queue
 //! in Parley instead of failing with "database is locked"; reads use a separate
 //! pool of several connections, which WAL lets run beside the writer. Every ack
-//! follows a commit made with `synchronous=FULL`.
+//! follows a commit made with `synchronous=FULL`. Messages are group-committed:
+//! the sends that queue up while one transaction commits go into the next.
 
 use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use tokio::sync::{mpsc, oneshot};
 use sqlx::Row;
 
 use super::rows::{self, message_columns, room_columns, user_columns};
@@ -21,6 +23,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    /// Sends waiting for the group-commit writer.
+    ingest: mpsc::Sender<InsertRequest>,
 }
 
 impl SqliteStore {
@@ -54,7 +58,9 @@ impl SqliteStore {
                 .await
                 .map_err(map_err)?
         };
-        Ok(Self { writer, reader })
+        let (ingest, requests) = mpsc::channel(16 * MAX_BATCH);
+        tokio::spawn(writer_task(writer.clone(), requests));
+        Ok(Self { writer, reader, ingest })
     }
 }
 
@@ -220,48 +226,9 @@ impl Store for SqliteStore {
     }
 
     async fn insert_message(&self, m: NewMessage) -> Result<(Message, Inserted), StoreError> {
-        // One writer connection: the conflict check and the read-back of the
-        // first message cannot interleave with another send.
-        let mut conn = self.writer.acquire().await.map_err(map_err)?;
-        let row = sqlx::query(
-            "INSERT INTO messages (room_id, user_id, message, message_type, client_id, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?) \
-             ON CONFLICT (user_id, client_id) WHERE client_id IS NOT NULL DO NOTHING RETURNING id",
-        )
-        .bind(m.room_id.0)
-        .bind(m.author.id.0)
-        .bind(m.body.as_str())
-        .bind(m.message_type.as_str())
-        .bind(m.client_id.as_ref().map(ClientId::as_str))
-        .bind(m.created_at.as_millis())
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(map_err)?;
-        if let Some(row) = row {
-            let id = MessageId(row.try_get("id").map_err(map_err)?);
-            let message = Message {
-                id,
-                room_id: m.room_id,
-                author: m.author,
-                body: m.body,
-                message_type: m.message_type,
-                client_id: m.client_id,
-                created_at: m.created_at,
-            };
-            return Ok((message, Inserted::New));
-        }
-        let sql = concat!(
-            "SELECT ",
-            message_columns!(),
-            " FROM messages m JOIN users u ON u.id = m.user_id WHERE m.user_id = ? AND m.client_id = ?"
-        );
-        let row = sqlx::query(sql)
-            .bind(m.author.id.0)
-            .bind(m.client_id.as_ref().map(ClientId::as_str))
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(map_err)?;
-        Ok((rows::message(&row).map_err(map_err)?, Inserted::Existing))
+        let (reply, answer) = oneshot::channel();
+        self.ingest.send((m, reply)).await.map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?;
+        answer.await.map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?
     }
 
     async fn messages(&self, room: RoomId, page: Page) -> Result<Vec<Message>, StoreError> {
@@ -283,6 +250,104 @@ impl Store for SqliteStore {
         let messages = rows.iter().map(rows::message).collect::<Result<Vec<_>, _>>().map_err(map_err)?;
         Ok(rows::oldest_first(messages, newest_first))
     }
+}
+
+/// Inserts one message inside the batch's transaction; a `client_id` this
+/// user already used (in an earlier batch or earlier in this one) finds the
+/// first message instead.
+async fn insert_one(conn: &mut SqliteConnection, m: NewMessage) -> Result<(Message, Inserted), StoreError> {
+    let row = sqlx::query(
+        "INSERT INTO messages (room_id, user_id, message, message_type, client_id, created_at) \
+         VALUES (?, ?, ?, ?, ?, ?) \
+         ON CONFLICT (user_id, client_id) WHERE client_id IS NOT NULL DO NOTHING RETURNING id",
+    )
+    .bind(m.room_id.0)
+    .bind(m.author.id.0)
+    .bind(m.body.as_str())
+    .bind(m.message_type.as_str())
+    .bind(m.client_id.as_ref().map(ClientId::as_str))
+    .bind(m.created_at.as_millis())
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(map_err)?;
+    if let Some(row) = row {
+        let id = MessageId(row.try_get("id").map_err(map_err)?);
+        let message = Message {
+            id,
+            room_id: m.room_id,
+            author: m.author,
+            body: m.body,
+            message_type: m.message_type,
+            client_id: m.client_id,
+            created_at: m.created_at,
+        };
+        return Ok((message, Inserted::New));
+    }
+    let sql = concat!(
+        "SELECT ",
+        message_columns!(),
+        " FROM messages m JOIN users u ON u.id = m.user_id WHERE m.user_id = ? AND m.client_id = ?"
+    );
+    let row = sqlx::query(sql)
+        .bind(m.author.id.0)
+        .bind(m.client_id.as_ref().map(ClientId::as_str))
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(map_err)?;
+    Ok((rows::message(&row).map_err(map_err)?, Inserted::Existing))
+}
+
+
+/// How many sends one transaction takes at most.
+const MAX_BATCH: usize = 1024;
+
+type InsertRequest = (NewMessage, oneshot::Sender<Result<(Message, Inserted), StoreError>>);
+
+/// Group commit: every send waiting when the writer is free goes into one
+/// transaction, and each is answered once that transaction has committed
+/// (`synchronous=FULL`: one fsync for the whole batch). A batch that fails is
+/// retried a message at a time, so one bad message cannot fail the others.
+async fn writer_task(writer: SqlitePool, mut requests: mpsc::Receiver<InsertRequest>) {
+    let mut batch: Vec<InsertRequest> = Vec::with_capacity(MAX_BATCH);
+    while let Some(first) = requests.recv().await {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match requests.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        metrics::histogram!("parley_sqlite_batch_size").record(batch.len() as f64);
+        match commit_batch(&writer, &batch).await {
+            Ok(results) => {
+                for ((_, reply), result) in batch.drain(..).zip(results) {
+                    let _ = reply.send(Ok(result));
+                }
+            }
+            Err(e) if batch.len() == 1 => {
+                if let Some((_, reply)) = batch.pop() {
+                    let _ = reply.send(Err(e));
+                }
+            }
+            Err(_) => {
+                for (m, reply) in batch.drain(..) {
+                    let one = [(m, oneshot::channel().0)];
+                    let result = commit_batch(&writer, &one).await.map(|mut r| r.remove(0));
+                    let _ = reply.send(result);
+                }
+            }
+        }
+    }
+}
+
+async fn commit_batch(writer: &SqlitePool, batch: &[InsertRequest]) -> Result<Vec<(Message, Inserted)>, StoreError> {
+    let mut tx = writer.begin().await.map_err(map_err)?;
+    let mut results = Vec::with_capacity(batch.len());
+    for (m, _) in batch {
+        results.push(insert_one(&mut tx, m.clone()).await?);
+    }
+    tx.commit().await.map_err(map_err)?;
+    Ok(results)
 }
 
 #[cfg(test)]
