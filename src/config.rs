@@ -104,7 +104,7 @@ pub struct Settings {
 
     /// Packets queued for one socket before it counts as not reading and is
     /// disconnected (its client reconnects and catches up with `after`).
-    #[arg(long, env = "PARLEY_SOCKET_QUEUE", default_value_t = 256)]
+    #[arg(long, env = "PARLEY_SOCKET_QUEUE", default_value_t = 1024)]
     pub socket_queue: usize,
 
     /// Milliseconds between heartbeats to each socket.

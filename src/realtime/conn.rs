@@ -1,7 +1,9 @@
 //! Per-connection context, and the turn-taking that keeps a connection's
 //! events in order.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::AckSender;
@@ -19,11 +21,26 @@ pub struct ConnCtx {
     pub id: ConnId,
     /// Finishes when the previous event of this connection is handled.
     tail: Mutex<Option<oneshot::Receiver<()>>>,
+    /// Events of this connection received and not yet answered.
+    in_flight: AtomicUsize,
 }
+
+/// Events one connection may have waiting; past that, new ones are refused
+/// at once instead of queueing without bound (a client flooding the server).
+const MAX_IN_FLIGHT: usize = 32;
 
 impl ConnCtx {
     pub fn new(chat: Chat, id: ConnId) -> Arc<Self> {
-        Arc::new(Self { chat, id, tail: Mutex::new(None) })
+        Arc::new(Self { chat, id, tail: Mutex::new(None), in_flight: AtomicUsize::new(0) })
+    }
+}
+
+/// Counts an event as in flight until it is answered.
+struct InFlight(Arc<ConnCtx>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -39,6 +56,8 @@ pub struct Ctx<A: Adapter> {
     wants_ack: bool,
     prev: Option<oneshot::Receiver<()>>,
     _done: oneshot::Sender<()>,
+    overloaded: bool,
+    _in_flight: InFlight,
 }
 
 /// The socket has no connection context (it was never authenticated).
@@ -54,17 +73,34 @@ impl<A: Adapter> FromMessageParts<A> for Ctx<A> {
         let (done, next) = oneshot::channel();
         let prev = conn.tail.lock().unwrap_or_else(|p| p.into_inner()).replace(next);
         let Ok(ack) = AckSender::from_message_parts(s, v, ack_id);
-        Ok(Self { conn, socket: s.clone(), ack, wants_ack: ack_id.is_some(), prev, _done: done })
+        let overloaded = conn.in_flight.fetch_add(1, Ordering::Relaxed) >= MAX_IN_FLIGHT;
+        let in_flight = InFlight(conn.clone());
+        Ok(Self {
+            conn,
+            socket: s.clone(),
+            ack,
+            wants_ack: ack_id.is_some(),
+            prev,
+            _done: done,
+            overloaded,
+            _in_flight: in_flight,
+        })
     }
 }
 
 impl<A: Adapter> Ctx<A> {
-    /// Waits until the connection's previous event has been handled.
-    pub async fn my_turn(&mut self) {
+    /// Waits until the connection's previous event has been handled; refuses
+    /// at once when the connection already has too many events waiting.
+    pub async fn my_turn(&mut self) -> Result<(), ChatError> {
+        if self.overloaded {
+            metrics::counter!("parley_events_refused_in_flight_total").increment(1);
+            return Err(ChatError::RateLimited { retry_after: Duration::from_secs(1) });
+        }
         if let Some(prev) = self.prev.take() {
             // An error only means the previous handler ended (or panicked); either way it is done.
             let _ = prev.await;
         }
+        Ok(())
     }
 
     /// Answers success: `{ok: true, ...fields}` when the client asked for an ack.

@@ -75,7 +75,9 @@ async fn on_disconnect<A: Adapter>(socket: SocketRef<A>, reason: DisconnectReaso
 }
 
 async fn join_room<A: Adapter>(mut ctx: Ctx<A>, TryData(data): Payload) {
-    ctx.my_turn().await;
+    if let Err(e) = ctx.my_turn().await {
+        return ctx.fail(events::JOIN_ROOM, &e);
+    }
     let result = async {
         let p: events::JoinRoom = decode(data.map_err(|e| ChatError::invalid(e.to_string()))?)?;
         ctx.conn.chat.join_room(&ctx.conn.id, p.room_id.0).await
@@ -88,7 +90,9 @@ async fn join_room<A: Adapter>(mut ctx: Ctx<A>, TryData(data): Payload) {
 }
 
 async fn leave_room<A: Adapter>(mut ctx: Ctx<A>, TryData(data): Payload) {
-    ctx.my_turn().await;
+    if let Err(e) = ctx.my_turn().await {
+        return ctx.fail(events::LEAVE_ROOM, &e);
+    }
     let result = async {
         let p: events::LeaveRoom = decode(data.map_err(|e| ChatError::invalid(e.to_string()))?)?;
         ctx.conn.chat.leave_room(&ctx.conn.id, p.room_id.0).await
@@ -101,7 +105,9 @@ async fn leave_room<A: Adapter>(mut ctx: Ctx<A>, TryData(data): Payload) {
 }
 
 async fn send_message<A: Adapter>(mut ctx: Ctx<A>, TryData(data): Payload) {
-    ctx.my_turn().await;
+    if let Err(e) = ctx.my_turn().await {
+        return ctx.fail(events::SEND_MESSAGE, &e);
+    }
     let result = async {
         let p: events::SendMessage = decode(data.map_err(|e| ChatError::invalid(e.to_string()))?)?;
         let body = MessageBody::parse(&p.message)?;
@@ -116,7 +122,9 @@ async fn send_message<A: Adapter>(mut ctx: Ctx<A>, TryData(data): Payload) {
 }
 
 async fn typing<A: Adapter>(mut ctx: Ctx<A>, TryData(data): Payload) {
-    ctx.my_turn().await;
+    if let Err(e) = ctx.my_turn().await {
+        return ctx.fail(events::TYPING, &e);
+    }
     let result = (|| {
         let p: events::Typing = decode(data.map_err(|e| ChatError::invalid(e.to_string()))?)?;
         ctx.conn.chat.typing(&ctx.conn.id, p.room_id.0, p.is_typing)
@@ -128,7 +136,9 @@ async fn typing<A: Adapter>(mut ctx: Ctx<A>, TryData(data): Payload) {
 }
 
 async fn create_room<A: Adapter>(mut ctx: Ctx<A>, TryData(data): Payload) {
-    ctx.my_turn().await;
+    if let Err(e) = ctx.my_turn().await {
+        return ctx.fail(events::CREATE_ROOM, &e);
+    }
     let result = async {
         let p: events::CreateRoom = decode(data.map_err(|e| ChatError::invalid(e.to_string()))?)?;
         let name = RoomName::parse(&p.room_name)?;
@@ -147,7 +157,9 @@ async fn create_room<A: Adapter>(mut ctx: Ctx<A>, TryData(data): Payload) {
 }
 
 async fn unknown_event<A: Adapter>(mut ctx: Ctx<A>, Event(name): Event) {
-    ctx.my_turn().await;
     let name: String = name.chars().take(64).collect();
+    if let Err(e) = ctx.my_turn().await {
+        return ctx.fail(&name, &e);
+    }
     ctx.fail(&name, &ChatError::UnknownEvent(name.clone()));
 }

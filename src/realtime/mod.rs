@@ -38,7 +38,7 @@ impl Default for RealtimeConfig {
     fn default() -> Self {
         Self {
             max_payload: 64 * 1024,
-            max_buffer: 256,
+            max_buffer: 1024,
             ping_interval: Duration::from_secs(25),
             ping_timeout: Duration::from_secs(20),
         }

@@ -100,3 +100,29 @@ async fn bad_http_bodies_get_json_errors() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(error_code(&body), "not_found");
 }
+
+#[tokio::test]
+async fn a_connection_flooding_events_gets_refusals_instead_of_an_unbounded_queue() {
+    let app = spawn_app().await;
+    let (ann, s) = app.connected("ann").await;
+    let general = room_id(&ann, "General").await;
+    join(&s, general).await;
+    let acks = futures_util::future::join_all(
+        (0..400).map(|i| s.emit_with_ack("send_message", json!({"room_id": general, "message": format!("m{i}")}), WAIT)),
+    )
+    .await;
+    let acks: Vec<Value> = acks.into_iter().map(|a| a.expect("every event is answered")).collect();
+    let ok = acks.iter().filter(|a| a["ok"] == true).count();
+    let refused = acks.iter().filter(|a| error_code(a) == "rate_limited").count();
+    assert_eq!(ok + refused, 400, "each send is either stored or refused");
+    assert!(refused > 0, "a burst of 400 in-flight events is not all queued");
+    assert!(ok >= 32, "the first ones are served");
+    let (_, history) = ann.get_json(&format!("/api/messages/{general}?limit=200")).await.unwrap();
+    let mut stored = history.as_array().unwrap().len();
+    if stored == 200 {
+        let (_, more) = ann.get_json(&format!("/api/messages/{general}?after=0&limit=200")).await.unwrap();
+        stored = more.as_array().unwrap().len().max(stored);
+    }
+    assert_eq!(stored.min(200), ok.min(200), "only what was acked ok is stored");
+    assert_eq!(send(&s, general, "calm again").await["ok"], true);
+}
