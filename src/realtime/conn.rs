@@ -27,7 +27,7 @@ pub struct ConnCtx {
 
 /// Events one connection may have waiting; past that, new ones are refused
 /// at once instead of queueing without bound (a client flooding the server).
-const MAX_IN_FLIGHT: usize = 32;
+const MAX_IN_FLIGHT: usize = 128;
 
 impl ConnCtx {
     pub fn new(chat: Chat, id: ConnId) -> Arc<Self> {
