@@ -37,15 +37,16 @@ impl Instance {
             .stdout(Stdio::null())
             .spawn()
             .expect("parley starts");
-        let base = format!("http://127.0.0.1:{port}");
-        let http = HttpClient::new(&base);
+        // Owned at once, so Drop kills and reaps it whatever happens next.
+        let instance = Self { child, base: format!("http://127.0.0.1:{port}") };
+        let http = HttpClient::new(&instance.base);
         for _ in 0..200 {
-            if http.inner().get(format!("{base}/readyz")).send().await.is_ok_and(|r| r.status() == 200) {
-                return Self { child, base };
+            if http.inner().get(format!("{}/readyz", instance.base)).send().await.is_ok_and(|r| r.status() == 200) {
+                return instance;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("instance on {base} did not become ready");
+        panic!("instance on {} did not become ready", instance.base);
     }
 
     fn kill9(&mut self) {

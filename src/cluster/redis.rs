@@ -267,6 +267,23 @@ impl RedisCluster {
     }
 }
 
+impl RedisCluster {
+    /// Changes the user's connection count in the room on this instance.
+    async fn room_delta(&self, room: RoomId, user: UserId, delta: i64) -> Result<(), ClusterError> {
+        let mut c = self.conn.clone();
+        let _: i64 = script(ROOM)
+            .arg(&self.prefix)
+            .arg(&self.node)
+            .arg(room.0)
+            .arg(user.0)
+            .arg(delta)
+            .invoke_async(&mut c)
+            .await
+            .map_err(err)?;
+        Ok(())
+    }
+}
+
 /// A script with the shared helper in front.
 fn script(body: &str) -> Script {
     Script::new(&format!("{STILL_ONLINE}\n{body}"))
@@ -309,31 +326,11 @@ impl Cluster for RedisCluster {
     }
 
     async fn entered_room(&self, room: RoomId, user: UserId) -> Result<(), ClusterError> {
-        let mut c = self.conn.clone();
-        let _: i64 = script(ROOM)
-            .arg(&self.prefix)
-            .arg(&self.node)
-            .arg(room.0)
-            .arg(user.0)
-            .arg(1)
-            .invoke_async(&mut c)
-            .await
-            .map_err(err)?;
-        Ok(())
+        self.room_delta(room, user, 1).await
     }
 
     async fn left_room(&self, room: RoomId, user: UserId) -> Result<(), ClusterError> {
-        let mut c = self.conn.clone();
-        let _: i64 = script(ROOM)
-            .arg(&self.prefix)
-            .arg(&self.node)
-            .arg(room.0)
-            .arg(user.0)
-            .arg(-1)
-            .invoke_async(&mut c)
-            .await
-            .map_err(err)?;
-        Ok(())
+        self.room_delta(room, user, -1).await
     }
 
     async fn online_users(&self) -> Result<Vec<UserSummary>, ClusterError> {

@@ -42,17 +42,8 @@ fn encode(event: &Event) -> Result<(&'static str, Box<RawValue>), serde_json::Er
     let raw = |v: &dyn erased::Ser| v.to_raw();
     Ok(match event {
         Event::NewMessage(m) => (events::NEW_MESSAGE, raw(&MessagePayload::from(m))?),
-        Event::UserJoined { room, user, text } => (
-            events::USER_JOINED,
-            raw(&RoomNotice {
-                room_id: *room,
-                username: user.username.as_str(),
-                display_name: user.display_name.as_str(),
-                message: text,
-            })?,
-        ),
-        Event::UserLeft { room, user, text } => (
-            events::USER_LEFT_ROOM,
+        Event::UserJoined { room, user, text } | Event::UserLeft { room, user, text } => (
+            if matches!(event, Event::UserJoined { .. }) { events::USER_JOINED } else { events::USER_LEFT_ROOM },
             raw(&RoomNotice {
                 room_id: *room,
                 username: user.username.as_str(),

@@ -45,7 +45,7 @@ pub async fn users(base: &str, count: usize, concurrency: usize, prefix: &str, o
             async move {
                 let u = login(base, &format!("{prefix}{i}")).await;
                 let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-                if n % 1000 == 0 {
+                if n.is_multiple_of(1000) {
                     progress!("users: {n}/{count}");
                 }
                 u
