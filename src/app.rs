@@ -105,12 +105,19 @@ impl App {
             // Disconnect each socket ourselves: socketioxide's `close` drops the
             // namespaces before the transports, and then runs no disconnect
             // handler, so nobody would go offline or get a `last_seen`.
-            for socket in io.sockets() {
-                if let Err(e) = socket.disconnect() {
-                    tracing::debug!(error = %e, "socket not disconnected cleanly");
+            // Sockets still being set up register a moment later: repeat.
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+            loop {
+                for socket in io.sockets() {
+                    if let Err(e) = socket.disconnect() {
+                        tracing::debug!(error = %e, "socket not disconnected cleanly");
+                    }
+                }
+                chat.drained(Duration::from_millis(100)).await;
+                if chat.connection_count() == 0 || tokio::time::Instant::now() >= deadline {
+                    break;
                 }
             }
-            chat.drained(Duration::from_secs(5)).await;
             io.close().await;
             // Whatever could not be told goodbye still goes offline.
             chat.disconnect_all().await;

@@ -44,6 +44,11 @@ impl Presence {
         self.lock().conns.iter().filter(|(_, c)| c.token_hash == token_hash).map(|(id, _)| id.clone()).collect()
     }
 
+    /// Does the user have an open connection on this instance?
+    pub(super) fn has_connections(&self, user: UserId) -> bool {
+        self.lock().online.get(&user).is_some_and(|n| *n > 0)
+    }
+
     /// The user of a connection, if it is open.
     pub(super) fn user_of(&self, conn: &ConnId) -> Option<UserSummary> {
         self.lock().conns.get(conn).map(|c| c.user.clone())
@@ -159,11 +164,17 @@ impl Chat {
         };
         if went_offline {
             let now = self.inner.clock.now();
+            // Announced before the write: a new connection of this user that
+            // comes in meanwhile announces itself after this, not before.
+            self.publish(Audience::Everyone, Event::Presence { user: user.clone(), is_online: false, last_seen: Some(now) });
+            // And if one came in between the decision and the announcement,
+            // its "online" went out first: say it again.
+            if self.inner.presence.has_connections(user.id) {
+                self.publish(Audience::Everyone, Event::Presence { user: user.clone(), is_online: true, last_seen: None });
+            }
             if let Err(e) = self.inner.store.set_last_seen(user.id, now).await {
                 tracing::warn!(error = %e, user_id = %user.id, "could not record last_seen");
             }
-            let event = Event::Presence { user, is_online: false, last_seen: Some(now) };
-            self.publish(Audience::Everyone, event);
         }
     }
 

@@ -23,6 +23,9 @@ pub struct ConnCtx {
     tail: Mutex<Option<oneshot::Receiver<()>>>,
     /// Events of this connection received and not yet answered.
     in_flight: AtomicUsize,
+    /// Completed when the connection is registered with the chat; events that
+    /// arrive earlier wait for it (their turn comes after it).
+    registered: Mutex<Option<oneshot::Sender<()>>>,
 }
 
 /// Events one connection may have waiting; past that, new ones are refused
@@ -30,8 +33,21 @@ pub struct ConnCtx {
 const MAX_IN_FLIGHT: usize = 128;
 
 impl ConnCtx {
+    /// A connection whose events wait until [`ConnCtx::registered`] is called.
     pub fn new(chat: Chat, id: ConnId) -> Arc<Self> {
-        Arc::new(Self { chat, id, tail: Mutex::new(None), in_flight: AtomicUsize::new(0) })
+        let (registered, first_turn) = oneshot::channel();
+        Arc::new(Self {
+            chat,
+            id,
+            tail: Mutex::new(Some(first_turn)),
+            in_flight: AtomicUsize::new(0),
+            registered: Mutex::new(Some(registered)),
+        })
+    }
+
+    /// The chat knows the connection now: its waiting events may run.
+    pub fn registered(&self) {
+        self.registered.lock().unwrap_or_else(|p| p.into_inner()).take();
     }
 }
 

@@ -35,19 +35,13 @@ pub async fn authenticate<A: Adapter>(
     let token = session_cookie(headers).ok_or(HandshakeError::Refused(ChatError::NotAuthenticated))?;
     let session = chat.authenticate(&SessionToken::from_client(&token)).await.map_err(HandshakeError::Refused)?;
     socket.extensions.insert(session);
-    Ok(())
-}
-
-/// The socket is connected and authenticated: register it and its handlers.
-pub async fn on_connect<A: Adapter>(socket: SocketRef<A>, chat: Chat) {
-    let Some(session) = socket.extensions.get::<AuthSession>() else {
-        tracing::error!(sid = %socket.id, "connected without a session");
-        let _ = socket.disconnect();
-        return;
-    };
-    let conn = ConnCtx::new(chat.clone(), ConnId(socket.id.to_string()));
-    socket.extensions.insert(conn.clone());
-
+    // Handlers are registered here, before socketioxide sends the connect
+    // packet: an event the client sends the moment it is connected must find
+    // them (the connect handler runs later, as a task of its own). The
+    // events wait for their turn until `on_connect` has registered the
+    // connection with the chat.
+    let conn = ConnCtx::new(chat, ConnId(socket.id.to_string()));
+    socket.extensions.insert(conn);
     socket.on(events::JOIN_ROOM, join_room::<A>);
     socket.on(events::LEAVE_ROOM, leave_room::<A>);
     socket.on(events::SEND_MESSAGE, send_message::<A>);
@@ -55,7 +49,17 @@ pub async fn on_connect<A: Adapter>(socket: SocketRef<A>, chat: Chat) {
     socket.on(events::CREATE_ROOM, create_room::<A>);
     socket.on_fallback(unknown_event::<A>);
     socket.on_disconnect(on_disconnect::<A>);
+    Ok(())
+}
 
+/// The socket is connected and authenticated: register it with the chat.
+pub async fn on_connect<A: Adapter>(socket: SocketRef<A>, chat: Chat) {
+    let (Some(session), Some(conn)) = (socket.extensions.get::<AuthSession>(), socket.extensions.get::<Arc<ConnCtx>>())
+    else {
+        tracing::error!(sid = %socket.id, "connected without a session");
+        let _ = socket.disconnect();
+        return;
+    };
     let welcome = chat.connect(conn.id.clone(), session).await;
     let hello = events::ConnectionSuccess {
         user_id: welcome.user.id,
@@ -65,6 +69,7 @@ pub async fn on_connect<A: Adapter>(socket: SocketRef<A>, chat: Chat) {
     if let Err(e) = socket.emit(events::CONNECTION_SUCCESS, &hello) {
         tracing::debug!(error = %e, sid = %socket.id, "connection_success not sent");
     }
+    conn.registered();
 }
 
 async fn on_disconnect<A: Adapter>(socket: SocketRef<A>, reason: DisconnectReason) {

@@ -51,6 +51,9 @@ pub fn layer(config: &RealtimeConfig) -> (SocketIoLayer, SocketIo) {
     SocketIo::builder()
         .max_payload(config.max_payload)
         .ws_max_message_size(config.max_payload as usize)
+        // Chat frames are small; a 1 KiB read buffer (it grows for a larger
+        // frame) saves 3 KiB on every idle socket against the 4 KiB default.
+        .ws_read_buffer_size(1024)
         .max_buffer_size(config.max_buffer)
         .ping_interval(config.ping_interval)
         .ping_timeout(config.ping_timeout)

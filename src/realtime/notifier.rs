@@ -26,9 +26,15 @@ impl SocketNotifier {
         Self { io }
     }
 
+    /// The default namespace; gone once the server closed it at shutdown
+    /// (socketioxide's `io.to()` and friends would panic then).
+    fn ns(&self) -> Option<socketioxide::operators::BroadcastOperators> {
+        self.io.of("/")
+    }
+
     fn socket(&self, conn: &ConnId) -> Option<SocketRef> {
         let sid = Sid::from_str(&conn.0).ok()?;
-        self.io.get_socket(sid)
+        self.ns()?.get_socket(sid)
     }
 }
 
@@ -93,12 +99,11 @@ impl Notifier for SocketNotifier {
                 return;
             }
         };
+        let Some(ns) = self.ns() else { return };
         let (sockets, except) = match &audience {
-            Audience::Everyone => (self.io.sockets(), None),
-            Audience::Room(room) => (self.io.to(room_key(*room)).sockets(), None),
-            Audience::RoomExcept(room, conn) => {
-                (self.io.to(room_key(*room)).sockets(), Sid::from_str(&conn.0).ok())
-            }
+            Audience::Everyone => (ns.sockets(), None),
+            Audience::Room(room) => (ns.to(room_key(*room)).sockets(), None),
+            Audience::RoomExcept(room, conn) => (ns.to(room_key(*room)).sockets(), Sid::from_str(&conn.0).ok()),
         };
         let mut delivered = 0u64;
         for socket in sockets {

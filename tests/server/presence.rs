@@ -45,3 +45,24 @@ async fn a_dropped_connection_counts_as_a_disconnect() {
     drop(bo_s); // no goodbye packet
     ann_s.wait_for("presence", |p| p["username"] == "bob" && p["is_online"] == false, WAIT).await.unwrap();
 }
+
+#[tokio::test]
+async fn a_user_who_reconnects_at_once_ends_up_shown_online() {
+    let app = spawn_app().await;
+    let (_ann, mut ann_s) = app.connected("ann").await;
+    let bob = app.user("bob").await;
+    let mut tab = app.socket(&bob).await;
+    for _ in 0..20 {
+        // A reload: the old page goes away without a goodbye as the new one connects.
+        let next = parley_client::SioClient::connect(&app.base, bob.sio_options());
+        drop(tab);
+        tab = next.await.unwrap();
+    }
+    // Whatever order the announcements took, the last word is "online".
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let last = ann_s.drain().into_iter().filter(|e| e.name == "presence" && e.data["username"] == "bob").last();
+    assert_eq!(last.expect("presence events").data["is_online"], true);
+    let (_, online) = _ann.get_json("/api/online-users").await.unwrap();
+    assert_eq!(usernames(&online), ["ann", "bob"]);
+    drop(tab);
+}

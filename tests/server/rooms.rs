@@ -147,3 +147,43 @@ async fn online_users_of_a_room_are_those_with_a_socket_in_it() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(error_code(&body), "room_not_found");
 }
+
+// Several workers, so the server's connect handler and the client race as they do in production.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_sent_the_moment_the_socket_connects_is_handled() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+    let app = spawn_app().await;
+    let ann = app.user("ann").await;
+    let general = room_id(&ann, "General").await;
+    for _ in 0..200 {
+        let url = format!("{}/socket.io/?EIO=4&transport=websocket", app.base.replace("http://", "ws://"));
+        let mut request = url.into_client_request().unwrap();
+        request.headers_mut().insert("cookie", ann.cookie_header().unwrap().parse().unwrap());
+        let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+        // The first event leaves the instant the connect is confirmed, as
+        // socket.io-client sends what it buffered while connecting.
+        ws.send(Message::text("40")).await.unwrap();
+        while let Some(Ok(frame)) = ws.next().await {
+            if matches!(&frame, Message::Text(t) if t.as_str().starts_with("40")) {
+                break;
+            }
+        }
+        ws.send(Message::text(format!(r#"421["join_room",{{"room_id":{general}}}]"#))).await.unwrap();
+        let answered = tokio::time::timeout(WAIT, async {
+            while let Some(Ok(frame)) = ws.next().await {
+                if let Message::Text(t) = frame {
+                    if t.as_str().starts_with("431[") {
+                        return t.to_string();
+                    }
+                }
+            }
+            String::new()
+        })
+        .await
+        .expect("the first event is answered");
+        assert!(answered.contains("\"ok\":true"), "{answered}");
+    }
+}

@@ -14,6 +14,8 @@ export type ConnectionState = 'connecting' | 'connected' | 'disconnected';
 
 export const HISTORY_PAGE = 50;
 export const CATCH_UP_PAGE = 200;
+/** How many times an unanswered `join_room` is sent before the room shows an error. */
+const JOIN_ATTEMPTS = 3;
 const DEFAULT_ROOM = 'general';
 
 function errorText(e: unknown): string {
@@ -263,25 +265,35 @@ export class ChatStore {
   }
 
   private async joinRoom(view: RoomView): Promise<boolean> {
-    if (!this.socket || !this.connected) return false;
-    view.join = 'joining';
-    const res = await emitWithAck(this.socket, 'join_room', {
-      room_id: view.id,
-      room_name: this.roomName(view.id),
-    });
-    if (this.views.get(view.id) !== view) return false;
-    if (res.ok) {
-      view.join = 'joined';
-      view.joinError = null;
-      return true;
+    const epoch = this.epoch;
+    for (let attempt = 1; ; attempt++) {
+      if (!this.socket || !this.connected || epoch !== this.epoch) return false;
+      view.join = 'joining';
+      const res = await emitWithAck(this.socket, 'join_room', {
+        room_id: view.id,
+        room_name: this.roomName(view.id),
+      });
+      if (this.views.get(view.id) !== view) return false;
+      // The connection changed meanwhile: the disconnect handler and the next
+      // connection's resync own the join state now; a late answer must not undo them.
+      if (epoch !== this.epoch) return false;
+      if (res.ok) {
+        view.join = 'joined';
+        view.joinError = null;
+        return true;
+      }
+      // Unanswered on a live connection: nothing else would ever join again (the
+      // room would get no messages and its queued sends would wait forever), so ask
+      // again, and after that show the error with its Retry button.
+      if (res.error.code === 'timeout' && attempt < JOIN_ATTEMPTS) continue;
+      if (res.error.code === 'disconnected') {
+        view.join = 'none';
+      } else {
+        view.join = 'error';
+        view.joinError = res.error.message;
+      }
+      return false;
     }
-    if (res.error.code === 'disconnected' || res.error.code === 'timeout') {
-      view.join = 'none';
-    } else {
-      view.join = 'error';
-      view.joinError = res.error.message;
-    }
-    return false;
   }
 
   retryJoin(id: number): void {

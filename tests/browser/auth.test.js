@@ -1,0 +1,51 @@
+// Registration and login through the server's real forms, then the chat page.
+
+import assert from 'node:assert/strict';
+import { describe } from 'node:test';
+
+import { browserTest, expectCount, PASSWORD, roomItem, uniqueName, waitForChatReady, waitForValue } from './helpers.js';
+
+describe('accounts', () => {
+  browserTest('register, log in, see the chat page; a wrong password shows the error with 401', async (h) => {
+    const { context, page } = await h.newPage({ label: 'ann' });
+    const username = uniqueName('ann');
+
+    // Unauthenticated: / sends the browser to the login form.
+    await page.goto(`${h.base}/`);
+    assert.equal(new URL(page.url()).pathname, '/login');
+
+    const reg = await h.registerThroughForm(page, { username, displayName: 'Ann Example' });
+    assert.equal(reg.status(), 302, 'POST /register answers 302');
+    assert.equal(new URL(page.url()).pathname, '/login', 'registration leads to the login form');
+
+    // Registering the same name again: the form comes back with a specific error.
+    const again = await h.registerThroughForm(page, { username, email: `other-${username}@example.test` });
+    assert.equal(again.status(), 409);
+    assert.equal(new URL(page.url()).pathname, '/register');
+    assert.match(await page.getByTestId('form-error').textContent(), /username is already taken/i);
+
+    // A wrong password: the form again, 401, the error text visible, no session.
+    const bad = await h.loginThroughForm(page, { username, password: 'not the password' });
+    assert.equal(bad.status(), 401, 'POST /login with a wrong password answers 401');
+    assert.equal(new URL(page.url()).pathname, '/login');
+    const error = page.getByTestId('form-error');
+    await error.waitFor({ state: 'visible' });
+    assert.match(await error.textContent(), /invalid username or password/i);
+    assert.equal(await page.locator('#username').inputValue(), username, 'the username is kept in the form');
+    assert.equal((await context.cookies()).filter((c) => c.name === 'parley_session').length, 0, 'no session cookie');
+
+    // The right password: 302 to / and the chat page with the default rooms.
+    const good = await h.loginThroughForm(page, { username, password: PASSWORD });
+    assert.equal(good.status(), 302);
+    await page.waitForURL(`${h.base}/`);
+    await waitForChatReady(page, { username, displayName: 'Ann Example' });
+    for (const name of ['General', 'Technology', 'Random']) {
+      await roomItem(page, name).waitFor({ state: 'visible' });
+    }
+    await expectCount(page.getByTestId('room-item'), 3);
+    // The default room is open.
+    await waitForValue(() => page.getByTestId('current-room-name').textContent(), 'General');
+    assert.equal(await roomItem(page, 'General').getAttribute('aria-current'), 'page');
+    assert.equal(await page.getByTestId('form-error').count(), 0);
+  });
+});
