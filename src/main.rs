@@ -2,8 +2,18 @@ use clap::Parser;
 use parley::config::{Cli, Command, LogFormat, Settings};
 use tracing_subscriber::EnvFilter;
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+fn main() -> std::process::ExitCode {
+    return_big_blocks_to_the_os();
+    match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt.block_on(start()),
+        Err(e) => {
+            eprintln!("parley: cannot start the runtime: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn start() -> std::process::ExitCode {
     // A missing .env is normal; a broken one is worth saying.
     if let Err(e) = dotenvy::dotenv()
         && !e.not_found() {
@@ -18,6 +28,18 @@ async fn main() -> std::process::ExitCode {
             eprintln!("parley: {e}");
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+/// Every argon2id hash takes a 19 MiB block. glibc serves blocks that size from
+/// its per-thread arenas once its adaptive mmap threshold has grown past them,
+/// and then keeps them: 2,000 logins left a server at 1.6 GB. A fixed
+/// threshold of 1 MiB makes such blocks mmap'd and returned on free.
+fn return_big_blocks_to_the_os() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets an allocator parameter; it runs before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
     }
 }
 
