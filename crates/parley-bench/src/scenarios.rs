@@ -35,6 +35,27 @@ async fn create_room(s: &SioClient, name: &str) -> Result<i64> {
     ack["room_id"].as_i64().ok_or_else(|| format!("create_room: {ack}").into())
 }
 
+/// Sockets per room in the connect and reconnect scenarios. Every join is
+/// announced to the room, so one room of N sockets costs N² notices; rooms of
+/// a few dozen keep the scenario about connections.
+const ROOM_SIZE: usize = 50;
+
+/// A tap that drops every event (acks still arrive): for sockets whose
+/// events nobody reads, so they do not pile up in the client.
+fn discard_events() -> FrameTap {
+    FrameTap(Arc::new(|frame: &str| frame.starts_with("42") && !frame.starts_with("42[\"connection_success\"")))
+}
+
+/// Rooms for `sockets` sockets, `ROOM_SIZE` each, created through `user`.
+async fn rooms_for(base: &str, user: &BenchUser, sockets: usize, tag: &str) -> Result<Vec<i64>> {
+    let admin = connect(base, user, Some(discard_events())).await?;
+    let mut rooms = Vec::new();
+    for r in 0..sockets.div_ceil(ROOM_SIZE) {
+        rooms.push(create_room(&admin, &format!("{tag}-{}-{r}", std::process::id())).await?);
+    }
+    Ok(rooms)
+}
+
 /// `users`: create and log in `count` users, `concurrency` at a time; save their cookies.
 pub async fn users(base: &str, count: usize, concurrency: usize, prefix: &str, out: &Path) -> Result<Value> {
     let started = Instant::now();
@@ -74,19 +95,19 @@ pub async fn connect_scenario(
     concurrency: usize,
     hold: Duration,
 ) -> Result<Value> {
+    let rooms = rooms_for(base, &users[0], n, "conn").await?;
     let rss_before = server.rss();
-    let rooms: Vec<i64> = vec![1, 2, 3];
     let mut latency = histogram();
     let started = Instant::now();
     let failures = AtomicU64::new(0);
     let results: Vec<Option<(SioClient, u64)>> = stream::iter(0..n)
         .map(|i| {
             let user = &users[i % users.len()];
-            let (failures, room) = (&failures, rooms[i % rooms.len()]);
+            let (failures, room) = (&failures, rooms[i / ROOM_SIZE]);
             async move {
                 let t = Instant::now();
                 let s = async {
-                    let s = connect(base, user, None).await?;
+                    let s = connect(base, user, Some(discard_events())).await?;
                     join(&s, room).await?;
                     Ok::<_, Error>(s)
                 }
@@ -373,15 +394,16 @@ pub async fn ingest(base: &str, users: &[BenchUser], concurrency: usize, duratio
 /// `reconnect`: `n` clients connected and joined; `restart` (a shell command)
 /// restarts the server; the time until every client is back and rejoined.
 pub async fn reconnect(base: &str, users: &[BenchUser], n: usize, restart: &str) -> Result<Value> {
+    let rooms = Arc::new(rooms_for(base, &users[0], n, "reconnect").await?);
     let rejoined = Arc::new(AtomicU64::new(0));
     let go = Arc::new(AtomicBool::new(false));
     let mut tasks = Vec::new();
     for i in 0..n {
         let (base, user) = (base.to_owned(), users[i % users.len()].clone());
-        let (rejoined, go) = (rejoined.clone(), go.clone());
+        let (rejoined, go, room) = (rejoined.clone(), go.clone(), rooms[i / ROOM_SIZE]);
         tasks.push(tokio::spawn(async move {
-            let mut s = connect(&base, &user, None).await?;
-            join(&s, 1).await?;
+            let mut s = connect(&base, &user, Some(discard_events())).await?;
+            join(&s, room).await?;
             rejoined.fetch_add(1, Ordering::SeqCst);
             s.disconnected(Duration::from_secs(120)).await?;
             while !go.load(Ordering::SeqCst) {
@@ -389,9 +411,9 @@ pub async fn reconnect(base: &str, users: &[BenchUser], n: usize, restart: &str)
             }
             // Back as a client library would: retry with a short, jittered pause.
             loop {
-                match connect(&base, &user, None).await {
+                match connect(&base, &user, Some(discard_events())).await {
                     Ok(s2) => {
-                        join(&s2, 1).await?;
+                        join(&s2, room).await?;
                         rejoined.fetch_add(1, Ordering::SeqCst);
                         s = s2;
                         break;
