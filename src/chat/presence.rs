@@ -108,7 +108,6 @@ impl Chat {
             *n += 1;
             *n == 1
         };
-        metrics::gauge!("parley_connections").increment(1.0);
         let came_online = match &self.inner.cluster {
             None => first_here,
             Some(cluster) => cluster.user_connected(&user).await.unwrap_or_else(|e| {
@@ -146,7 +145,6 @@ impl Chat {
             };
             (c.user, c.rooms, last)
         };
-        metrics::gauge!("parley_connections").decrement(1.0);
         for room in rooms {
             self.stop_typing(room, &user, conn);
             if let Some(cluster) = &self.inner.cluster

@@ -366,6 +366,49 @@ mod tests {
     crate::contract_tests!(open);
 
     #[tokio::test]
+    async fn concurrent_sends_are_committed_together_with_retries_found_in_and_across_batches() {
+        use crate::domain::{ClientId, MessageBody, MessageType, NewMessage, Page, RoomId, Timestamp, UserSummary};
+        use crate::store::Inserted;
+        let (store, _dir) = open().await.unwrap();
+        let user = UserSummary::from(&store.create_user(crate::store::contract::new_user("ann")).await.unwrap());
+        let send = |text: String, client_id: Option<String>| NewMessage {
+            room_id: RoomId(1),
+            author: user.clone(),
+            body: MessageBody::parse(&text).unwrap(),
+            message_type: MessageType::Text,
+            client_id: client_id.map(|c| ClientId::parse(&c).unwrap()),
+            created_at: Timestamp::from_millis(1),
+        };
+        let (earlier, _) = store.insert_message(send("earlier".into(), Some("old".into()))).await.unwrap();
+        // 300 sends at once: they queue while the writer is busy and go in batches.
+        let sends = (0..300).map(|i| {
+            let client_id = match i % 3 {
+                0 => None,
+                1 => Some(format!("c{}", i / 6)), // each such id is sent twice
+                _ => Some("old".to_owned()),       // a retry of the earlier send
+            };
+            store.insert_message(send(format!("m{i}"), client_id))
+        });
+        let results: Vec<_> = futures_util::future::join_all(sends).await.into_iter().map(Result::unwrap).collect();
+        let new: Vec<_> = results.iter().filter(|(_, inserted)| *inserted == Inserted::New).collect();
+        assert_eq!(new.len(), 100 + 50, "100 without a client id, 50 distinct new ids");
+        for (m, inserted) in &results {
+            if m.client_id.as_ref().is_some_and(|c| c.as_str() == "old") {
+                assert_eq!((m.id, *inserted), (earlier.id, Inserted::Existing));
+            }
+        }
+        for pair in results.iter().filter(|(m, _)| m.client_id.as_ref().is_some_and(|c| c.as_str() != "old")).collect::<Vec<_>>().chunks(2) {
+            assert_eq!(pair[0].0.id, pair[1].0.id, "both sends of one client id get one message");
+        }
+        let stored = store.messages(RoomId(1), Page::After { id: crate::domain::MessageId(0), limit: 200 }).await.unwrap();
+        assert_eq!(stored.len(), 151, "the earlier send and the 150 new ones, nothing twice");
+        for (m, _) in &new {
+            let row = stored.iter().find(|s| s.id == m.id).expect("every new id is stored");
+            assert_eq!(row.body, m.body, "ids match their own text");
+        }
+    }
+
+    #[tokio::test]
     async fn a_backup_is_a_consistent_copy_that_opens_on_its_own() {
         let (store, dir) = open().await.unwrap();
         let user = store.create_user(crate::store::contract::new_user("ann")).await.unwrap();

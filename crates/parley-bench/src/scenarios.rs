@@ -319,6 +319,10 @@ pub async fn ingest(base: &str, users: &[BenchUser], concurrency: usize, duratio
     let stop = Instant::now() + duration;
     let started = Instant::now();
     let errors = AtomicU64::new(0);
+    // Client ids unique to this run: the users are reused across runs, and a
+    // repeated id is (rightly) answered with the earlier message.
+    let run = format!("{}.{}", std::process::id(), now_micros());
+    let run = &run;
     let runs = sockets.iter().enumerate().map(|(k, s)| {
         let errors = &errors;
         async move {
@@ -329,7 +333,7 @@ pub async fn ingest(base: &str, users: &[BenchUser], concurrency: usize, duratio
                 let text = format!("ingest {k} {n}");
                 n += 1;
                 let t = Instant::now();
-                match s.emit_with_ack("send_message", json!({"room_id": room, "message": text, "client_id": format!("{k}-{n}")}), ACK).await {
+                match s.emit_with_ack("send_message", json!({"room_id": room, "message": text, "client_id": format!("{run}-{k}-{n}")}), ACK).await {
                     Ok(ack) if ack["ok"] == true => {
                         let _ = h.record((t.elapsed().as_micros() as u64).max(1));
                         acked.push((ack["id"].as_i64().unwrap_or(0), text));
