@@ -174,11 +174,10 @@ async fn an_event_sent_the_moment_the_socket_connects_is_handled() {
         ws.send(Message::text(format!(r#"421["join_room",{{"room_id":{general}}}]"#))).await.unwrap();
         let answered = tokio::time::timeout(WAIT, async {
             while let Some(Ok(frame)) = ws.next().await {
-                if let Message::Text(t) = frame {
-                    if t.as_str().starts_with("431[") {
+                if let Message::Text(t) = frame
+                    && t.as_str().starts_with("431[") {
                         return t.to_string();
                     }
-                }
             }
             String::new()
         })
