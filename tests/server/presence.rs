@@ -60,7 +60,7 @@ async fn a_user_who_reconnects_at_once_ends_up_shown_online() {
     }
     // Whatever order the announcements took, the last word is "online".
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    let last = ann_s.drain().into_iter().filter(|e| e.name == "presence" && e.data["username"] == "bob").next_back();
+    let last = ann_s.drain().into_iter().rfind(|e| e.name == "presence" && e.data["username"] == "bob");
     assert_eq!(last.expect("presence events").data["is_online"], true);
     let (_, online) = _ann.get_json("/api/online-users").await.unwrap();
     assert_eq!(usernames(&online), ["ann", "bob"]);
