@@ -307,15 +307,20 @@ pub async fn ramp(setup: &FanoutSetup, server: ServerProc, start: f64, factor: f
 /// `ingest`: `concurrency` senders, each sending acked messages as fast as
 /// acks return for `duration`; then an audit of what was stored.
 pub async fn ingest(base: &str, users: &[BenchUser], concurrency: usize, duration: Duration) -> Result<Value> {
-    let admin = connect(base, &users[0], None).await?;
-    let room = create_room(&admin, &format!("ingest-{}", std::process::id())).await?;
-    let mut sockets = Vec::new();
-    for i in 0..concurrency {
-        let s = connect(base, &users[i % users.len()], None).await?;
-        join(&s, room).await?;
-        sockets.push(s);
+    // A room per sender: in one shared room every message would also be
+    // delivered to every sender, and the run would measure fan-out.
+    let admin = connect(base, &users[0], Some(discard_events())).await?;
+    let mut rooms = Vec::with_capacity(concurrency);
+    for k in 0..concurrency {
+        rooms.push(create_room(&admin, &format!("ingest-{}-{k}", std::process::id())).await?);
     }
-    progress!("ingest: {concurrency} senders in room {room}");
+    let mut sockets = Vec::new();
+    for (i, room) in rooms.iter().enumerate() {
+        let s = connect(base, &users[i % users.len()], Some(discard_events())).await?;
+        join(&s, *room).await?;
+        sockets.push((s, *room));
+    }
+    progress!("ingest: {concurrency} senders, a room each");
     let stop = Instant::now() + duration;
     let started = Instant::now();
     let errors = AtomicU64::new(0);
@@ -323,10 +328,10 @@ pub async fn ingest(base: &str, users: &[BenchUser], concurrency: usize, duratio
     // repeated id is (rightly) answered with the earlier message.
     let run = format!("{}.{}", std::process::id(), now_micros());
     let run = &run;
-    let runs = sockets.iter().enumerate().map(|(k, s)| {
-        let errors = &errors;
+    let runs = sockets.iter().enumerate().map(|(k, (s, room))| {
+        let (errors, room) = (&errors, *room);
         async move {
-            let mut acked: Vec<(i64, String)> = Vec::new();
+            let mut acked: Vec<(i64, String, i64)> = Vec::new();
             let mut h = histogram();
             let mut n = 0u64;
             while Instant::now() < stop {
@@ -336,7 +341,7 @@ pub async fn ingest(base: &str, users: &[BenchUser], concurrency: usize, duratio
                 match s.emit_with_ack("send_message", json!({"room_id": room, "message": text, "client_id": format!("{run}-{k}-{n}")}), ACK).await {
                     Ok(ack) if ack["ok"] == true => {
                         let _ = h.record((t.elapsed().as_micros() as u64).max(1));
-                        acked.push((ack["id"].as_i64().unwrap_or(0), text));
+                        acked.push((ack["id"].as_i64().unwrap_or(0), text, room));
                     }
                     _ => {
                         errors.fetch_add(1, Ordering::Relaxed);
@@ -352,37 +357,40 @@ pub async fn ingest(base: &str, users: &[BenchUser], concurrency: usize, duratio
     let mut acked = std::collections::HashMap::new();
     for (list, h) in results {
         latency.add(&h).map_err(|e| format!("{e:?}"))?;
-        for (id, text) in list {
-            acked.insert(id, text);
+        for (id, text, room) in list {
+            acked.insert(id, (text, room));
         }
     }
     let total = acked.len();
     progress!("ingest: {total} acked in {elapsed:.1} s; auditing");
-    // Audit: page through the room and check every acked message is there once, exactly.
+    // Audit: page through every room and check each acked message is there once, exactly.
     let http = reqwest::Client::new();
-    let (mut after, mut seen, mut wrong, mut twice) = (0i64, 0usize, 0usize, 0usize);
+    let (mut seen, mut wrong, mut twice) = (0usize, 0usize, 0usize);
     let mut found = std::collections::HashSet::new();
-    loop {
-        let page: Value = http
-            .get(format!("{base}/api/messages/{room}?after={after}&limit=200"))
-            .header("cookie", &users[0].cookie)
-            .send()
-            .await?
-            .json()
-            .await?;
-        let page = page.as_array().ok_or("history page is not an array")?.clone();
-        if page.is_empty() {
-            break;
-        }
-        for m in &page {
-            let id = m["id"].as_i64().unwrap_or(0);
-            after = after.max(id);
-            seen += 1;
-            if !found.insert(id) {
-                twice += 1;
+    for &room in &rooms {
+        let mut after = 0i64;
+        loop {
+            let page: Value = http
+                .get(format!("{base}/api/messages/{room}?after={after}&limit=200"))
+                .header("cookie", &users[0].cookie)
+                .send()
+                .await?
+                .json()
+                .await?;
+            let page = page.as_array().ok_or("history page is not an array")?.clone();
+            if page.is_empty() {
+                break;
             }
-            if acked.get(&id).is_some_and(|t| m["message"] != t.as_str() || m["room_id"] != room) {
-                wrong += 1;
+            for m in &page {
+                let id = m["id"].as_i64().unwrap_or(0);
+                after = after.max(id);
+                seen += 1;
+                if !found.insert(id) {
+                    twice += 1;
+                }
+                if acked.get(&id).is_some_and(|(t, r)| m["message"] != t.as_str() || m["room_id"] != *r) {
+                    wrong += 1;
+                }
             }
         }
     }
