@@ -22,8 +22,9 @@ impl Chat {
         self.inner.store.rooms_visible_to(user.id).await.map_err(store_error)
     }
 
-    /// Creates a public room and announces it to everyone connected.
-    pub async fn create_room(&self, user: &UserSummary, name: RoomName) -> Result<Room, ChatError> {
+    /// The connection's user creates a public room; everyone connected hears of it.
+    pub async fn create_room(&self, conn: &ConnId, name: RoomName) -> Result<Room, ChatError> {
+        let user = self.inner.presence.user_of(conn).ok_or(ChatError::NotAuthenticated)?;
         let now = self.inner.clock.now();
         let room =
             self.inner.store.create_room(&name, RoomType::Public, user.id, now).await.map_err(store_error)?;

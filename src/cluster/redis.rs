@@ -230,7 +230,9 @@ impl RedisCluster {
             }
             match this.reap().await {
                 Ok(users) if !users.is_empty() => {
-                    let _ = inbox.send(ClusterMsg::UsersGone { users });
+                    if inbox.send(ClusterMsg::UsersGone { users }).is_err() {
+                        return; // the chat side has stopped: so does housekeeping
+                    }
                 }
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "reaping failed"),
@@ -294,7 +296,9 @@ impl Cluster for RedisCluster {
     fn broadcast(&self, msg: ClusterMsg) {
         match serde_json::to_string(&Envelope { from: self.node.clone(), msg }) {
             Ok(payload) => {
-                let _ = self.outgoing.send(payload);
+                if self.outgoing.send(payload).is_err() {
+                    tracing::error!("cluster publisher stopped; message not sent to other instances");
+                }
             }
             Err(e) => tracing::error!(error = %e, "cluster message not encoded"),
         }

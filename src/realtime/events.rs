@@ -72,8 +72,12 @@ pub struct CreateRoom {
     pub room_name: String,
 }
 
-/// Decodes an event's payload, naming what is wrong with it.
-pub fn decode<T: serde::de::DeserializeOwned>(data: serde_json::Value) -> Result<T, ChatError> {
+/// Decodes an event's payload (as socketioxide's `TryData` extracted it),
+/// naming what is wrong with it.
+pub fn decode<T: serde::de::DeserializeOwned, E: std::fmt::Display>(
+    data: Result<serde_json::Value, E>,
+) -> Result<T, ChatError> {
+    let data = data.map_err(|e| ChatError::invalid(e.to_string()))?;
     if !data.is_object() {
         return Err(ChatError::invalid("payload must be a JSON object"));
     }

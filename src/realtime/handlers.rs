@@ -57,7 +57,9 @@ pub async fn on_connect<A: Adapter>(socket: SocketRef<A>, chat: Chat) {
     let (Some(session), Some(conn)) = (socket.extensions.get::<AuthSession>(), socket.extensions.get::<Arc<ConnCtx>>())
     else {
         tracing::error!(sid = %socket.id, "connected without a session");
-        let _ = socket.disconnect();
+        if let Err(e) = socket.disconnect() {
+            tracing::warn!(error = %e, "socket without a session not disconnected");
+        }
         return;
     };
     let welcome = chat.connect(conn.id.clone(), session).await;
@@ -84,7 +86,7 @@ async fn join_room<A: Adapter>(mut ctx: Ctx<A>, TryData(data): Payload) {
         return ctx.fail(events::JOIN_ROOM, &e);
     }
     let result = async {
-        let p: events::JoinRoom = decode(data.map_err(|e| ChatError::invalid(e.to_string()))?)?;
+        let p: events::JoinRoom = decode(data)?;
         ctx.conn.chat.join_room(&ctx.conn.id, p.room_id.0).await
     }
     .await;
@@ -99,7 +101,7 @@ async fn leave_room<A: Adapter>(mut ctx: Ctx<A>, TryData(data): Payload) {
         return ctx.fail(events::LEAVE_ROOM, &e);
     }
     let result = async {
-        let p: events::LeaveRoom = decode(data.map_err(|e| ChatError::invalid(e.to_string()))?)?;
+        let p: events::LeaveRoom = decode(data)?;
         ctx.conn.chat.leave_room(&ctx.conn.id, p.room_id.0).await
     }
     .await;
@@ -114,7 +116,7 @@ async fn send_message<A: Adapter>(mut ctx: Ctx<A>, TryData(data): Payload) {
         return ctx.fail(events::SEND_MESSAGE, &e);
     }
     let result = async {
-        let p: events::SendMessage = decode(data.map_err(|e| ChatError::invalid(e.to_string()))?)?;
+        let p: events::SendMessage = decode(data)?;
         let body = MessageBody::parse(&p.message)?;
         let client_id = p.client_id.as_deref().map(ClientId::parse).transpose()?;
         ctx.conn.chat.send_message(&ctx.conn.id, p.room_id.0, body, client_id).await
@@ -131,7 +133,7 @@ async fn typing<A: Adapter>(mut ctx: Ctx<A>, TryData(data): Payload) {
         return ctx.fail(events::TYPING, &e);
     }
     let result = (|| {
-        let p: events::Typing = decode(data.map_err(|e| ChatError::invalid(e.to_string()))?)?;
+        let p: events::Typing = decode(data)?;
         ctx.conn.chat.typing(&ctx.conn.id, p.room_id.0, p.is_typing)
     })();
     match result {
@@ -145,10 +147,9 @@ async fn create_room<A: Adapter>(mut ctx: Ctx<A>, TryData(data): Payload) {
         return ctx.fail(events::CREATE_ROOM, &e);
     }
     let result = async {
-        let p: events::CreateRoom = decode(data.map_err(|e| ChatError::invalid(e.to_string()))?)?;
+        let p: events::CreateRoom = decode(data)?;
         let name = RoomName::parse(&p.room_name)?;
-        let user = ctx.conn.chat.user_of(&ctx.conn.id)?;
-        ctx.conn.chat.create_room(&user, name).await
+        ctx.conn.chat.create_room(&ctx.conn.id, name).await
     }
     .await;
     match result {

@@ -61,8 +61,7 @@ pub trait Store: Send + Sync + 'static {
     async fn close(&self);
     /// Writes a consistent copy of the database to `path` while it is in use.
     /// Only the embedded database can; servers have their own tools.
-    async fn backup(&self, path: &std::path::Path) -> Result<(), StoreError> {
-        let _ = path;
+    async fn backup(&self, _path: &std::path::Path) -> Result<(), StoreError> {
         Err(StoreError::Other(
             "this database backs up with its own tools (mariadb-dump, pg_dump); see docs/deploy.md".into(),
         ))

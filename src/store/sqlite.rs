@@ -307,6 +307,9 @@ type InsertRequest = (NewMessage, oneshot::Sender<Result<(Message, Inserted), St
 /// transaction, and each is answered once that transaction has committed
 /// (`synchronous=FULL`: one fsync for the whole batch). A batch that fails is
 /// retried a message at a time, so one bad message cannot fail the others.
+///
+/// A reply that cannot be delivered means its sender stopped waiting (the
+/// socket went away); the message is stored all the same, as its retry will find.
 async fn writer_task(writer: SqlitePool, mut requests: mpsc::Receiver<InsertRequest>) {
     let mut batch: Vec<InsertRequest> = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = requests.recv().await {
