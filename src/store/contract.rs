@@ -178,6 +178,9 @@ macro_rules! contract_tests {
                     return;
                 };
                 $crate::store::contract::$name(&*store).await;
+                // Close the pool before the guard drops the database, so no
+                // connection of it still holds a lock the drop must wait for.
+                store.close().await;
             }
         )*
     };

@@ -100,7 +100,7 @@ impl Drop for TestDb {
                 };
                 let result = match backend {
                     Backend::MySql => match sqlx::MySqlConnection::connect(&admin_url).await {
-                        Ok(mut c) => c.execute(AssertSqlSafe(sql.clone())).await.map(|_| ()),
+                        Ok(mut c) => drop_mysql(&mut c, &name, &sql).await,
                         Err(e) => Err(e),
                     },
                     Backend::Postgres => match sqlx::PgConnection::connect(&admin_url).await {
@@ -115,6 +115,29 @@ impl Drop for TestDb {
         });
         let _ = dropper.join();
     }
+}
+
+/// MariaDB's `DROP DATABASE` waits for the metadata locks of every open
+/// transaction on the database's tables, and its `lock_wait_timeout` is a day.
+/// A connection left behind with a transaction still open (a pool whose
+/// rollback had not yet been sent, a test that panicked mid-transaction) would
+/// hang the drop, and with it the test run. So the database's connections are
+/// killed first, and the wait that remains is bounded.
+async fn drop_mysql(c: &mut sqlx::MySqlConnection, name: &str, drop_sql: &str) -> Result<(), sqlx::Error> {
+    use sqlx::Row;
+    c.execute("SET SESSION lock_wait_timeout = 30").await?;
+    let ids = sqlx::query("SELECT CAST(id AS SIGNED) FROM information_schema.processlist WHERE db = ? AND id <> CONNECTION_ID()")
+        .bind(name)
+        .fetch_all(&mut *c)
+        .await?;
+    for row in ids {
+        let id: i64 = row.try_get(0)?;
+        // The connection may have gone by itself in the meantime: not an error.
+        if let Err(e) = c.execute(AssertSqlSafe(format!("KILL CONNECTION {id}"))).await {
+            eprintln!("test database {name}: could not kill connection {id}: {e}");
+        }
+    }
+    c.execute(AssertSqlSafe(drop_sql.to_owned())).await.map(|_| ())
 }
 
 #[cfg(test)]
