@@ -18,7 +18,7 @@ use socketioxide::handler::ConnectHandler;
 use socketioxide::layer::SocketIoLayer;
 use socketioxide::SocketIo;
 
-pub use notifier::SocketNotifier;
+pub use notifier::{SocketNotifier, encode as encode_event};
 
 use crate::chat::Chat;
 use crate::http::security::OriginPolicy;

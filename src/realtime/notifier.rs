@@ -43,8 +43,9 @@ fn room_key(room: RoomId) -> String {
     format!("room:{room}")
 }
 
-/// The wire name and the once-serialised payload of an event.
-fn encode(event: &Event) -> Result<(&'static str, Box<RawValue>), serde_json::Error> {
+/// The wire name and the once-serialised payload of an event (public for
+/// the micro-benchmarks).
+pub fn encode(event: &Event) -> Result<(&'static str, Box<RawValue>), serde_json::Error> {
     let raw = |v: &dyn erased::Ser| v.to_raw();
     Ok(match event {
         Event::NewMessage(m) => (events::NEW_MESSAGE, raw(&MessagePayload::from(m))?),

@@ -155,6 +155,60 @@ pub async fn a_repeated_client_id_returns_the_first_message(store: &dyn Store) {
 /// Generates one `#[tokio::test]` per contract function for a backend;
 /// `$open` is an async fn giving `Some((fresh store, guard kept alive))`, or
 /// `None` when the backend's server is not configured (the test is skipped).
+/// Group commit: sends that arrive together share transactions, across rooms;
+/// retries are found within a batch and across batches, and one bad send
+/// (a room that does not exist) fails alone.
+pub async fn concurrent_sends_are_committed_together_with_retries_found_in_and_across_batches(store: &dyn Store) {
+    use crate::domain::{ClientId, MessageBody, MessageType};
+    let user = UserSummary::from(&store.create_user(new_user("ann")).await.unwrap());
+    let send = |room: i64, text: String, client_id: Option<String>| NewMessage {
+        room_id: RoomId(room),
+        author: user.clone(),
+        body: MessageBody::parse(&text).unwrap(),
+        message_type: MessageType::Text,
+        client_id: client_id.map(|c| ClientId::parse(&c).unwrap()),
+        created_at: Timestamp::from_millis(1),
+    };
+    let (earlier, _) = store.insert_message(send(1, "earlier".into(), Some("old".into()))).await.unwrap();
+    // 300 sends at once over the three rooms: they queue while the writers are
+    // busy and go in batches.
+    let sends = (0..300).map(|i| {
+        let client_id = match i % 3 {
+            0 => None,
+            1 => Some(format!("c{}", i / 6)), // each such id is sent twice, to one room
+            _ => Some("old".to_owned()),       // a retry of the earlier send
+        };
+        store.insert_message(send(1 + (i / 6) % 3, format!("m{i}"), client_id))
+    });
+    let bad = store.insert_message(send(999_999, "nowhere".into(), None));
+    let (results, bad) = tokio::join!(futures_util::future::join_all(sends), bad);
+    assert!(bad.is_err(), "a send to a room that does not exist fails");
+    let results: Vec<_> = results.into_iter().map(Result::unwrap).collect();
+    let new: Vec<_> = results.iter().filter(|(_, inserted)| *inserted == Inserted::New).collect();
+    assert_eq!(new.len(), 100 + 50, "100 without a client id, 50 distinct new ids");
+    for (m, inserted) in &results {
+        if m.client_id.as_ref().is_some_and(|c| c.as_str() == "old") {
+            assert_eq!((m.id, *inserted), (earlier.id, Inserted::Existing));
+        }
+    }
+    let paired: Vec<_> = results.iter().filter(|(m, _)| m.client_id.as_ref().is_some_and(|c| c.as_str() != "old")).collect();
+    for pair in paired.chunks(2) {
+        assert_eq!(pair[0].0.id, pair[1].0.id, "both sends of one client id get one message");
+        assert_eq!(pair.iter().filter(|(_, inserted)| *inserted == Inserted::New).count(), 1, "one of them is new");
+    }
+    let mut stored = Vec::new();
+    for room in 1..=3 {
+        let page = store.messages(RoomId(room), Page::After { id: MessageId(0), limit: 200 }).await.unwrap();
+        assert!(page.windows(2).all(|w| w[0].id < w[1].id), "a room's messages in id order");
+        stored.extend(page);
+    }
+    assert_eq!(stored.len(), 151, "the earlier send and the 150 new ones, nothing twice");
+    for (m, _) in &new {
+        let row = stored.iter().find(|s| s.id == m.id).expect("every new id is stored");
+        assert_eq!((&row.body, row.room_id), (&m.body, m.room_id), "ids match their own text and room");
+    }
+}
+
 #[macro_export]
 macro_rules! contract_tests {
     ($open:path) => {
@@ -167,6 +221,7 @@ macro_rules! contract_tests {
             private_rooms_are_visible_to_members_only,
             messages_are_stored_verbatim_and_paged_in_id_order,
             a_repeated_client_id_returns_the_first_message,
+            concurrent_sends_are_committed_together_with_retries_found_in_and_across_batches,
         );
     };
     (@each $open:path; $($name:ident),* $(,)?) => {

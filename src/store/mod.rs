@@ -13,6 +13,7 @@ use crate::domain::{
     Message, NewMessage, NewUser, Room, RoomId, RoomName, RoomType, Timestamp, User, UserId,
 };
 
+mod group_commit;
 pub mod mysql;
 pub mod postgres;
 mod rows;

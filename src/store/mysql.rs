@@ -1,19 +1,24 @@
 //! MySQL / MariaDB, the original application's database.
 //!
-//! A message insert locks its room's row first (`SELECT … FOR UPDATE`), so
-//! within a room ids are handed out in commit order even with several Parley
-//! instances writing: a reader that has seen id N and asks `after=N` can never
-//! miss a message that commits later with a smaller id. Rooms do not wait on
-//! each other.
+//! Messages are group-committed (`group_commit`): the sends that queue up
+//! while the writers are busy go into one transaction per writer, with one
+//! multi-row insert. A transaction locks its rooms' rows first
+//! (`SELECT … FOR UPDATE`, in room id order), so within a room ids are handed
+//! out in commit order even with several Parley instances writing: a reader
+//! that has seen id N and asks `after=N` can never miss a message that commits
+//! later with a smaller id. Batches of different rooms do not wait on each other.
 
 use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
-use sqlx::ConnectOptions;
+use std::sync::Arc;
+
+use sqlx::mysql::{MySql, MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
+use sqlx::{ConnectOptions, QueryBuilder};
 
 use super::rows::{self, message_columns, room_columns, user_columns};
+use super::group_commit::{BatchPlan, CommitBatch, GroupCommit, rooms_in_lock_order};
 use super::{Inserted, NewSession, Page, Store, StoreError, map_err};
 use crate::domain::{ClientId, Message, MessageId, NewMessage, NewUser, Room, RoomId, RoomName, RoomType, Timestamp, User, UserId};
 
@@ -21,7 +26,15 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/mysql");
 
 pub struct MySqlStore {
     pool: MySqlPool,
+    /// Sends waiting for a group-commit writer.
+    ingest: GroupCommit,
 }
+
+/// How many sends one transaction takes at most, and how many transactions
+/// commit at once (each on a connection of its own; the rest of the pool
+/// serves reads, logins and presence).
+const MAX_BATCH: usize = 256;
+const WRITERS: usize = 4;
 
 impl MySqlStore {
     pub async fn open(url: &str) -> Result<Self, StoreError> {
@@ -38,12 +51,154 @@ impl MySqlStore {
             .await
             .map_err(map_err)?;
         MIGRATOR.run(&pool).await.map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
-        Ok(Self { pool })
+        // A multi-row INSERT gets consecutive ids only with the "traditional" or
+        // "consecutive" auto-increment lock mode (MariaDB's default; MySQL 8's
+        // is "interleaved") and an increment of 1 (not so under Galera).
+        let (lock_mode, increment): (i64, i64) =
+            sqlx::query_as("SELECT CAST(@@innodb_autoinc_lock_mode AS SIGNED), CAST(@@auto_increment_increment AS SIGNED)")
+                .fetch_one(&pool)
+                .await
+                .map_err(map_err)?;
+        let writer = Writer { pool: pool.clone(), consecutive_ids: lock_mode < 2 && increment == 1 };
+        let ingest = GroupCommit::start(Arc::new(writer), WRITERS, MAX_BATCH);
+        Ok(Self { pool, ingest })
     }
 }
 
-impl MySqlStore {
-    async fn by_client_id(&self, user: UserId, client_id: &ClientId) -> Result<Option<Message>, StoreError> {
+/// Stores batches of sends, one transaction each.
+struct Writer {
+    pool: MySqlPool,
+    /// Whether one multi-row INSERT's ids are `LAST_INSERT_ID()` and the next ones.
+    consecutive_ids: bool,
+}
+
+#[async_trait]
+impl CommitBatch for Writer {
+    async fn commit_batch(&self, batch: &[NewMessage]) -> Result<Vec<(Message, Inserted)>, StoreError> {
+        match batch {
+            [one] => Ok(vec![insert_one(&self.pool, one.clone()).await?]),
+            _ => self.insert_batch(batch).await,
+        }
+    }
+}
+
+impl Writer {
+    /// One transaction: lock the batch's rooms (in id order), find the
+    /// `client_id`s already used, insert the rest with one statement, commit.
+    /// A unique violation (a retry racing its original elsewhere) fails the
+    /// batch, which is then stored a message at a time.
+    async fn insert_batch(&self, batch: &[NewMessage]) -> Result<Vec<(Message, Inserted)>, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let rooms = rooms_in_lock_order(batch);
+        let mut lock = QueryBuilder::<MySql>::new("SELECT id FROM rooms WHERE id IN (");
+        let mut list = lock.separated(", ");
+        for room in &rooms {
+            list.push_bind(*room);
+        }
+        lock.push(") ORDER BY id FOR UPDATE");
+        lock.build().fetch_all(&mut *tx).await.map_err(map_err)?;
+
+        let mut stored = Vec::new();
+        if batch.iter().any(|m| m.client_id.is_some()) {
+            let mut find = QueryBuilder::<MySql>::new(concat!(
+                "SELECT ",
+                message_columns!(),
+                " FROM messages m JOIN users u ON u.id = m.user_id WHERE "
+            ));
+            let mut any = find.separated(" OR ");
+            for m in batch {
+                if let Some(client_id) = &m.client_id {
+                    any.push("(m.user_id = ").push_bind_unseparated(m.author.id.0);
+                    any.push_unseparated(" AND m.client_id = ").push_bind_unseparated(client_id.as_str()).push_unseparated(")");
+                }
+            }
+            for row in find.build().fetch_all(&mut *tx).await.map_err(map_err)? {
+                stored.push(rows::message(&row).map_err(map_err)?);
+            }
+        }
+
+        let plan = BatchPlan::new(batch, stored);
+        let fresh: Vec<&NewMessage> = plan.fresh.iter().map(|&i| &batch[i]).collect();
+        let mut ids = Vec::with_capacity(fresh.len());
+        if self.consecutive_ids && !fresh.is_empty() {
+            let mut insert = QueryBuilder::<MySql>::new(
+                "INSERT INTO messages (room_id, user_id, message, message_type, client_id, created_at) ",
+            );
+            insert.push_values(&fresh, |mut row, m| {
+                row.push_bind(m.room_id.0)
+                    .push_bind(m.author.id.0)
+                    .push_bind(m.body.as_str())
+                    .push_bind(m.message_type.as_str())
+                    .push_bind(m.client_id.as_ref().map(ClientId::as_str))
+                    .push_bind(m.created_at.as_millis());
+            });
+            let done = insert.build().execute(&mut *tx).await.map_err(map_err)?;
+            let first = done.last_insert_id() as i64;
+            ids.extend((0..fresh.len() as i64).map(|n| MessageId(first + n)));
+        } else {
+            for m in &fresh {
+                let done = insert_statement(m).execute(&mut *tx).await.map_err(map_err)?;
+                ids.push(MessageId(done.last_insert_id() as i64));
+            }
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(plan.answer(batch, &ids))
+    }
+}
+
+fn insert_statement(m: &NewMessage) -> sqlx::query::Query<'_, MySql, sqlx::mysql::MySqlArguments> {
+    sqlx::query(
+        "INSERT INTO messages (room_id, user_id, message, message_type, client_id, created_at) \
+         VALUES (?, ?, ?, ?, ?, ?)",
+    )
+    .bind(m.room_id.0)
+    .bind(m.author.id.0)
+    .bind(m.body.as_str())
+    .bind(m.message_type.as_str())
+    .bind(m.client_id.as_ref().map(ClientId::as_str))
+    .bind(m.created_at.as_millis())
+}
+
+/// A send on its own: its own transaction, and a `client_id` already used
+/// (also by a retry racing it through another connection) finds the first message.
+async fn insert_one(pool: &MySqlPool, m: NewMessage) -> Result<(Message, Inserted), StoreError> {
+    if let Some(client_id) = &m.client_id
+        && let Some(first) = by_client_id(pool, m.author.id, client_id).await?
+    {
+        return Ok((first, Inserted::Existing));
+    }
+    let mut tx = pool.begin().await.map_err(map_err)?;
+    // Serialise this room's inserts until commit: ids in commit order.
+    sqlx::query("SELECT id FROM rooms WHERE id = ? FOR UPDATE")
+        .bind(m.room_id.0)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(map_err)?;
+    let inserted = insert_statement(&m).execute(&mut *tx).await;
+    let done = match (inserted, &m.client_id) {
+        (Ok(done), _) => done,
+        // The same send, retried at the same moment through another connection.
+        (Err(sqlx::Error::Database(e)), Some(client_id)) if e.is_unique_violation() => {
+            drop(tx);
+            let first = by_client_id(pool, m.author.id, client_id).await?;
+            return first.map(|f| (f, Inserted::Existing)).ok_or_else(|| StoreError::Other(e.to_string()));
+        }
+        (Err(e), _) => return Err(map_err(e)),
+    };
+    tx.commit().await.map_err(map_err)?;
+    let message = Message {
+        id: MessageId(done.last_insert_id() as i64),
+        room_id: m.room_id,
+        author: m.author,
+        body: m.body,
+        message_type: m.message_type,
+        client_id: m.client_id,
+        created_at: m.created_at,
+    };
+    Ok((message, Inserted::New))
+}
+
+async fn by_client_id(pool: &MySqlPool, user: UserId, client_id: &ClientId) -> Result<Option<Message>, StoreError> {
         let sql = concat!(
             "SELECT ",
             message_columns!(),
@@ -52,11 +207,10 @@ impl MySqlStore {
         let row = sqlx::query(sql)
             .bind(user.0)
             .bind(client_id.as_str())
-            .fetch_optional(&self.pool)
+            .fetch_optional(pool)
             .await
             .map_err(map_err)?;
         row.as_ref().map(rows::message).transpose().map_err(map_err)
-    }
 }
 
 #[async_trait]
@@ -209,51 +363,7 @@ impl Store for MySqlStore {
     }
 
     async fn insert_message(&self, m: NewMessage) -> Result<(Message, Inserted), StoreError> {
-        if let Some(client_id) = &m.client_id
-            && let Some(first) = self.by_client_id(m.author.id, client_id).await?
-        {
-            return Ok((first, Inserted::Existing));
-        }
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
-        // Serialise this room's inserts until commit: ids in commit order.
-        sqlx::query("SELECT id FROM rooms WHERE id = ? FOR UPDATE")
-            .bind(m.room_id.0)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        let inserted = sqlx::query(
-            "INSERT INTO messages (room_id, user_id, message, message_type, client_id, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(m.room_id.0)
-        .bind(m.author.id.0)
-        .bind(m.body.as_str())
-        .bind(m.message_type.as_str())
-        .bind(m.client_id.as_ref().map(ClientId::as_str))
-        .bind(m.created_at.as_millis())
-        .execute(&mut *tx)
-        .await;
-        let done = match (inserted, &m.client_id) {
-            (Ok(done), _) => done,
-            // The same send, retried at the same moment through another connection.
-            (Err(sqlx::Error::Database(e)), Some(client_id)) if e.is_unique_violation() => {
-                drop(tx);
-                let first = self.by_client_id(m.author.id, client_id).await?;
-                return first.map(|f| (f, Inserted::Existing)).ok_or_else(|| StoreError::Other(e.to_string()));
-            }
-            (Err(e), _) => return Err(map_err(e)),
-        };
-        tx.commit().await.map_err(map_err)?;
-        let message = Message {
-            id: MessageId(done.last_insert_id() as i64),
-            room_id: m.room_id,
-            author: m.author,
-            body: m.body,
-            message_type: m.message_type,
-            client_id: m.client_id,
-            created_at: m.created_at,
-        };
-        Ok((message, Inserted::New))
+        self.ingest.insert(m).await
     }
 
     async fn messages(&self, room: RoomId, page: Page) -> Result<Vec<Message>, StoreError> {

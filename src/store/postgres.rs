@@ -1,19 +1,24 @@
 //! PostgreSQL.
 //!
-//! A message insert locks its room's row first (`SELECT … FOR UPDATE`), so
-//! within a room ids are handed out in commit order even with several Parley
-//! instances writing: a reader that has seen id N and asks `after=N` can never
-//! miss a message that commits later with a smaller id. Rooms do not wait on
-//! each other.
+//! Messages are group-committed (`group_commit`): the sends that queue up
+//! while the writers are busy go into one transaction per writer, with one
+//! multi-row insert. A transaction locks its rooms' rows first
+//! (`SELECT … FOR UPDATE`, in room id order), so within a room ids are handed
+//! out in commit order even with several Parley instances writing: a reader
+//! that has seen id N and asks `after=N` can never miss a message that commits
+//! later with a smaller id. Batches of different rooms do not wait on each other.
 
 use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use std::sync::Arc;
+
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{ConnectOptions, Row};
 
 use super::rows::{self, message_columns, room_columns, user_columns};
+use super::group_commit::{BatchPlan, CommitBatch, GroupCommit, rooms_in_lock_order};
 use super::{Inserted, NewSession, Page, Store, StoreError, map_err};
 use crate::domain::{ClientId, Message, MessageId, NewMessage, NewUser, Room, RoomId, RoomName, RoomType, Timestamp, User, UserId};
 
@@ -21,7 +26,15 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres
 
 pub struct PgStore {
     pool: PgPool,
+    /// Sends waiting for a group-commit writer.
+    ingest: GroupCommit,
 }
+
+/// How many sends one transaction takes at most, and how many transactions
+/// commit at once (each on a connection of its own; the rest of the pool
+/// serves reads, logins and presence).
+const MAX_BATCH: usize = 256;
+const WRITERS: usize = 4;
 
 impl PgStore {
     pub async fn open(url: &str) -> Result<Self, StoreError> {
@@ -36,8 +49,82 @@ impl PgStore {
             .await
             .map_err(map_err)?;
         MIGRATOR.run(&pool).await.map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
-        Ok(Self { pool })
+        let ingest = GroupCommit::start(Arc::new(Writer(pool.clone())), WRITERS, MAX_BATCH);
+        Ok(Self { pool, ingest })
     }
+}
+
+/// Stores batches of sends, one transaction each.
+struct Writer(PgPool);
+
+#[async_trait]
+impl CommitBatch for Writer {
+    async fn commit_batch(&self, batch: &[NewMessage]) -> Result<Vec<(Message, Inserted)>, StoreError> {
+        match batch {
+            [one] => Ok(vec![insert_one(&self.0, one.clone()).await?]),
+            _ => insert_batch(&self.0, batch).await,
+        }
+    }
+}
+
+/// One transaction: lock the batch's rooms (in id order), find the
+/// `client_id`s already used, take ids for the rest from the sequence (after
+/// the locks, so a room's ids follow commit order), insert them with one
+/// statement, commit. A unique violation (a retry racing its original
+/// elsewhere) fails the batch, which is then stored a message at a time.
+async fn insert_batch(pool: &PgPool, batch: &[NewMessage]) -> Result<Vec<(Message, Inserted)>, StoreError> {
+    let mut tx = pool.begin().await.map_err(map_err)?;
+    let rooms = rooms_in_lock_order(batch);
+    sqlx::query("SELECT id FROM rooms WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+        .bind(&rooms)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(map_err)?;
+
+    let (users, client_ids): (Vec<i64>, Vec<&str>) =
+        batch.iter().filter_map(|m| Some((m.author.id.0, m.client_id.as_ref()?.as_str()))).unzip();
+    let mut stored = Vec::new();
+    if !users.is_empty() {
+        let sql = concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM messages m JOIN users u ON u.id = m.user_id \
+             WHERE (m.user_id, m.client_id) IN (SELECT * FROM unnest($1::bigint[], $2::text[]))"
+        );
+        for row in sqlx::query(sql).bind(&users).bind(&client_ids).fetch_all(&mut *tx).await.map_err(map_err)? {
+            stored.push(rows::message(&row).map_err(map_err)?);
+        }
+    }
+
+    let plan = BatchPlan::new(batch, stored);
+    let fresh: Vec<&NewMessage> = plan.fresh.iter().map(|&i| &batch[i]).collect();
+    let mut ids: Vec<i64> = sqlx::query_scalar(
+        "SELECT nextval(pg_get_serial_sequence('messages', 'id')) FROM generate_series(1, $1)",
+    )
+    .bind(fresh.len() as i64)
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(map_err)?;
+    ids.sort_unstable();
+    if !fresh.is_empty() {
+        sqlx::query(
+            "INSERT INTO messages (id, room_id, user_id, message, message_type, client_id, created_at) \
+             SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::bigint[])",
+        )
+        .bind(&ids)
+        .bind(fresh.iter().map(|m| m.room_id.0).collect::<Vec<_>>())
+        .bind(fresh.iter().map(|m| m.author.id.0).collect::<Vec<_>>())
+        .bind(fresh.iter().map(|m| m.body.as_str()).collect::<Vec<_>>())
+        .bind(fresh.iter().map(|m| m.message_type.as_str()).collect::<Vec<_>>())
+        .bind(fresh.iter().map(|m| m.client_id.as_ref().map(ClientId::as_str)).collect::<Vec<_>>())
+        .bind(fresh.iter().map(|m| m.created_at.as_millis()).collect::<Vec<_>>())
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+    }
+    tx.commit().await.map_err(map_err)?;
+    let ids: Vec<MessageId> = ids.into_iter().map(MessageId).collect();
+    Ok(plan.answer(batch, &ids))
 }
 
 #[async_trait]
@@ -191,54 +278,7 @@ impl Store for PgStore {
     }
 
     async fn insert_message(&self, m: NewMessage) -> Result<(Message, Inserted), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
-        // Serialise this room's inserts until commit: ids in commit order.
-        sqlx::query("SELECT id FROM rooms WHERE id = $1 FOR UPDATE")
-            .bind(m.room_id.0)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        let row = sqlx::query(
-            "INSERT INTO messages (room_id, user_id, message, message_type, client_id, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) \
-             ON CONFLICT (user_id, client_id) WHERE client_id IS NOT NULL DO NOTHING RETURNING id",
-        )
-        .bind(m.room_id.0)
-        .bind(m.author.id.0)
-        .bind(m.body.as_str())
-        .bind(m.message_type.as_str())
-        .bind(m.client_id.as_ref().map(ClientId::as_str))
-        .bind(m.created_at.as_millis())
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        if let Some(row) = row {
-            let id = MessageId(row.try_get("id").map_err(map_err)?);
-            tx.commit().await.map_err(map_err)?;
-            let message = Message {
-                id,
-                room_id: m.room_id,
-                author: m.author,
-                body: m.body,
-                message_type: m.message_type,
-                client_id: m.client_id,
-                created_at: m.created_at,
-            };
-            return Ok((message, Inserted::New));
-        }
-        let sql = concat!(
-            "SELECT ",
-            message_columns!(),
-            " FROM messages m JOIN users u ON u.id = m.user_id WHERE m.user_id = $1 AND m.client_id = $2"
-        );
-        let row = sqlx::query(sql)
-            .bind(m.author.id.0)
-            .bind(m.client_id.as_ref().map(ClientId::as_str))
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        tx.commit().await.map_err(map_err)?;
-        Ok((rows::message(&row).map_err(map_err)?, Inserted::Existing))
+        self.ingest.insert(m).await
     }
 
     async fn messages(&self, room: RoomId, page: Page) -> Result<Vec<Message>, StoreError> {
@@ -260,6 +300,58 @@ impl Store for PgStore {
         let messages = found.iter().map(rows::message).collect::<Result<Vec<_>, _>>().map_err(map_err)?;
         Ok(rows::oldest_first(messages, newest_first))
     }
+}
+
+/// A send on its own, in its own transaction; a `client_id` already used finds the first message.
+async fn insert_one(pool: &PgPool, m: NewMessage) -> Result<(Message, Inserted), StoreError> {
+    let mut tx = pool.begin().await.map_err(map_err)?;
+    // Serialise this room's inserts until commit: ids in commit order.
+    sqlx::query("SELECT id FROM rooms WHERE id = $1 FOR UPDATE")
+        .bind(m.room_id.0)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(map_err)?;
+    let row = sqlx::query(
+        "INSERT INTO messages (room_id, user_id, message, message_type, client_id, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6) \
+         ON CONFLICT (user_id, client_id) WHERE client_id IS NOT NULL DO NOTHING RETURNING id",
+    )
+    .bind(m.room_id.0)
+    .bind(m.author.id.0)
+    .bind(m.body.as_str())
+    .bind(m.message_type.as_str())
+    .bind(m.client_id.as_ref().map(ClientId::as_str))
+    .bind(m.created_at.as_millis())
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(map_err)?;
+    if let Some(row) = row {
+        let id = MessageId(row.try_get("id").map_err(map_err)?);
+        tx.commit().await.map_err(map_err)?;
+        let message = Message {
+            id,
+            room_id: m.room_id,
+            author: m.author,
+            body: m.body,
+            message_type: m.message_type,
+            client_id: m.client_id,
+            created_at: m.created_at,
+        };
+        return Ok((message, Inserted::New));
+    }
+    let sql = concat!(
+        "SELECT ",
+        message_columns!(),
+        " FROM messages m JOIN users u ON u.id = m.user_id WHERE m.user_id = $1 AND m.client_id = $2"
+    );
+    let row = sqlx::query(sql)
+        .bind(m.author.id.0)
+        .bind(m.client_id.as_ref().map(ClientId::as_str))
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(map_err)?;
+    tx.commit().await.map_err(map_err)?;
+    Ok((rows::message(&row).map_err(map_err)?, Inserted::Existing))
 }
 
 #[cfg(test)]

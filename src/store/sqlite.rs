@@ -11,10 +11,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
-use tokio::sync::{mpsc, oneshot};
+use std::sync::Arc;
 use sqlx::Row;
 
 use super::rows::{self, message_columns, room_columns, user_columns};
+use super::group_commit::{CommitBatch, GroupCommit};
 use super::{Inserted, NewSession, Page, Store, StoreError, map_err};
 use crate::domain::{ClientId, Message, MessageId, NewMessage, NewUser, Room, RoomId, RoomName, RoomType, Timestamp, User, UserId};
 
@@ -24,7 +25,7 @@ pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
     /// Sends waiting for the group-commit writer.
-    ingest: mpsc::Sender<InsertRequest>,
+    ingest: GroupCommit,
 }
 
 impl SqliteStore {
@@ -58,8 +59,7 @@ impl SqliteStore {
                 .await
                 .map_err(map_err)?
         };
-        let (ingest, requests) = mpsc::channel(16 * MAX_BATCH);
-        tokio::spawn(writer_task(writer.clone(), requests));
+        let ingest = GroupCommit::start(Arc::new(Writer(writer.clone())), 1, MAX_BATCH);
         Ok(Self { writer, reader, ingest })
     }
 }
@@ -226,9 +226,7 @@ impl Store for SqliteStore {
     }
 
     async fn insert_message(&self, m: NewMessage) -> Result<(Message, Inserted), StoreError> {
-        let (reply, answer) = oneshot::channel();
-        self.ingest.send((m, reply)).await.map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?;
-        answer.await.map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?
+        self.ingest.insert(m).await
     }
 
     async fn messages(&self, room: RoomId, page: Page) -> Result<Vec<Message>, StoreError> {
@@ -301,56 +299,21 @@ async fn insert_one(conn: &mut SqliteConnection, m: NewMessage) -> Result<(Messa
 /// How many sends one transaction takes at most.
 const MAX_BATCH: usize = 1024;
 
-type InsertRequest = (NewMessage, oneshot::Sender<Result<(Message, Inserted), StoreError>>);
+/// The one writer connection, storing a batch of sends in one transaction
+/// (`synchronous=FULL`: one fsync for the whole batch).
+struct Writer(SqlitePool);
 
-/// Group commit: every send waiting when the writer is free goes into one
-/// transaction, and each is answered once that transaction has committed
-/// (`synchronous=FULL`: one fsync for the whole batch). A batch that fails is
-/// retried a message at a time, so one bad message cannot fail the others.
-///
-/// A reply that cannot be delivered means its sender stopped waiting (the
-/// socket went away); the message is stored all the same, as its retry will find.
-async fn writer_task(writer: SqlitePool, mut requests: mpsc::Receiver<InsertRequest>) {
-    let mut batch: Vec<InsertRequest> = Vec::with_capacity(MAX_BATCH);
-    while let Some(first) = requests.recv().await {
-        batch.push(first);
-        while batch.len() < MAX_BATCH {
-            match requests.try_recv() {
-                Ok(next) => batch.push(next),
-                Err(_) => break,
-            }
+#[async_trait]
+impl CommitBatch for Writer {
+    async fn commit_batch(&self, batch: &[NewMessage]) -> Result<Vec<(Message, Inserted)>, StoreError> {
+        let mut tx = self.0.begin().await.map_err(map_err)?;
+        let mut results = Vec::with_capacity(batch.len());
+        for m in batch {
+            results.push(insert_one(&mut tx, m.clone()).await?);
         }
-        metrics::histogram!("parley_sqlite_batch_size").record(batch.len() as f64);
-        match commit_batch(&writer, &batch).await {
-            Ok(results) => {
-                for ((_, reply), result) in batch.drain(..).zip(results) {
-                    let _ = reply.send(Ok(result));
-                }
-            }
-            Err(e) if batch.len() == 1 => {
-                if let Some((_, reply)) = batch.pop() {
-                    let _ = reply.send(Err(e));
-                }
-            }
-            Err(_) => {
-                for (m, reply) in batch.drain(..) {
-                    let one = [(m, oneshot::channel().0)];
-                    let result = commit_batch(&writer, &one).await.map(|mut r| r.remove(0));
-                    let _ = reply.send(result);
-                }
-            }
-        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(results)
     }
-}
-
-async fn commit_batch(writer: &SqlitePool, batch: &[InsertRequest]) -> Result<Vec<(Message, Inserted)>, StoreError> {
-    let mut tx = writer.begin().await.map_err(map_err)?;
-    let mut results = Vec::with_capacity(batch.len());
-    for (m, _) in batch {
-        results.push(insert_one(&mut tx, m.clone()).await?);
-    }
-    tx.commit().await.map_err(map_err)?;
-    Ok(results)
 }
 
 #[cfg(test)]
@@ -367,49 +330,6 @@ mod tests {
     }
 
     crate::contract_tests!(open);
-
-    #[tokio::test]
-    async fn concurrent_sends_are_committed_together_with_retries_found_in_and_across_batches() {
-        use crate::domain::{ClientId, MessageBody, MessageType, NewMessage, Page, RoomId, Timestamp, UserSummary};
-        use crate::store::Inserted;
-        let (store, _dir) = open().await.unwrap();
-        let user = UserSummary::from(&store.create_user(crate::store::contract::new_user("ann")).await.unwrap());
-        let send = |text: String, client_id: Option<String>| NewMessage {
-            room_id: RoomId(1),
-            author: user.clone(),
-            body: MessageBody::parse(&text).unwrap(),
-            message_type: MessageType::Text,
-            client_id: client_id.map(|c| ClientId::parse(&c).unwrap()),
-            created_at: Timestamp::from_millis(1),
-        };
-        let (earlier, _) = store.insert_message(send("earlier".into(), Some("old".into()))).await.unwrap();
-        // 300 sends at once: they queue while the writer is busy and go in batches.
-        let sends = (0..300).map(|i| {
-            let client_id = match i % 3 {
-                0 => None,
-                1 => Some(format!("c{}", i / 6)), // each such id is sent twice
-                _ => Some("old".to_owned()),       // a retry of the earlier send
-            };
-            store.insert_message(send(format!("m{i}"), client_id))
-        });
-        let results: Vec<_> = futures_util::future::join_all(sends).await.into_iter().map(Result::unwrap).collect();
-        let new: Vec<_> = results.iter().filter(|(_, inserted)| *inserted == Inserted::New).collect();
-        assert_eq!(new.len(), 100 + 50, "100 without a client id, 50 distinct new ids");
-        for (m, inserted) in &results {
-            if m.client_id.as_ref().is_some_and(|c| c.as_str() == "old") {
-                assert_eq!((m.id, *inserted), (earlier.id, Inserted::Existing));
-            }
-        }
-        for pair in results.iter().filter(|(m, _)| m.client_id.as_ref().is_some_and(|c| c.as_str() != "old")).collect::<Vec<_>>().chunks(2) {
-            assert_eq!(pair[0].0.id, pair[1].0.id, "both sends of one client id get one message");
-        }
-        let stored = store.messages(RoomId(1), Page::After { id: crate::domain::MessageId(0), limit: 200 }).await.unwrap();
-        assert_eq!(stored.len(), 151, "the earlier send and the 150 new ones, nothing twice");
-        for (m, _) in &new {
-            let row = stored.iter().find(|s| s.id == m.id).expect("every new id is stored");
-            assert_eq!(row.body, m.body, "ids match their own text");
-        }
-    }
 
     #[tokio::test]
     async fn a_backup_is_a_consistent_copy_that_opens_on_its_own() {
