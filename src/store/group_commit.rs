@@ -190,3 +190,48 @@ pub(crate) fn rooms_in_lock_order(batch: &[NewMessage]) -> Vec<i64> {
     rooms.dedup();
     rooms
 }
+
+/// Connections the writers keep between batches. A connection taken from the
+/// pool is pinged on the way out and on the way back; a writer that commits
+/// hundreds of batches a second keeps its own instead. A batch that fails
+/// drops its connection (the pool then checks it), so a database restart
+/// costs one failed batch per writer, whose sends are retried one at a time
+/// through the pool.
+pub(crate) struct HeldConnections<DB: sqlx::Database> {
+    pool: sqlx::Pool<DB>,
+    idle: std::sync::Mutex<Vec<sqlx::pool::PoolConnection<DB>>>,
+}
+
+impl<DB: sqlx::Database> HeldConnections<DB> {
+    pub fn new(pool: sqlx::Pool<DB>) -> Self {
+        Self { pool, idle: std::sync::Mutex::new(Vec::new()) }
+    }
+
+    pub async fn take(&self) -> Result<sqlx::pool::PoolConnection<DB>, StoreError> {
+        let held = self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pop();
+        match held {
+            Some(conn) => Ok(conn),
+            None => self.pool.acquire().await.map_err(super::map_err),
+        }
+    }
+
+    /// Keeps a connection whose batch committed (unless the pool is closing).
+    pub fn give_back(&self, conn: sqlx::pool::PoolConnection<DB>) {
+        let mut idle = self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !self.pool.is_closed() {
+            idle.push(conn);
+        }
+    }
+
+    /// Closes the pool: the held connections go back to it, since closing
+    /// waits for every connection to return.
+    pub async fn close(&self) {
+        let closing = {
+            let mut idle = self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let closing = self.pool.close(); // marks the pool closed at once
+            idle.clear();
+            closing
+        };
+        closing.await;
+    }
+}

@@ -14,11 +14,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use std::sync::Arc;
 
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{ConnectOptions, Row};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, Postgres};
+use sqlx::{ConnectOptions, Connection, Row};
 
 use super::rows::{self, message_columns, room_columns, user_columns};
-use super::group_commit::{BatchPlan, CommitBatch, GroupCommit, rooms_in_lock_order};
+use super::group_commit::{BatchPlan, CommitBatch, GroupCommit, HeldConnections, rooms_in_lock_order};
 use super::{Inserted, NewSession, Page, Store, StoreError, map_err};
 use crate::domain::{ClientId, Message, MessageId, NewMessage, NewUser, Room, RoomId, RoomName, RoomType, Timestamp, User, UserId};
 
@@ -28,6 +28,8 @@ pub struct PgStore {
     pool: PgPool,
     /// Sends waiting for a group-commit writer.
     ingest: GroupCommit,
+    /// The writers' connections, given back to the pool at close.
+    held: Arc<HeldConnections<Postgres>>,
 }
 
 /// How many sends one transaction takes at most, and how many transactions
@@ -49,81 +51,103 @@ impl PgStore {
             .await
             .map_err(map_err)?;
         MIGRATOR.run(&pool).await.map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
-        let ingest = GroupCommit::start(Arc::new(Writer(pool.clone())), WRITERS, MAX_BATCH);
-        Ok(Self { pool, ingest })
+        let held = Arc::new(HeldConnections::new(pool.clone()));
+        let writer = Writer { pool: pool.clone(), held: held.clone() };
+        let ingest = GroupCommit::start(Arc::new(writer), WRITERS, MAX_BATCH);
+        Ok(Self { pool, ingest, held })
     }
 }
 
 /// Stores batches of sends, one transaction each.
-struct Writer(PgPool);
+struct Writer {
+    pool: PgPool,
+    held: Arc<HeldConnections<Postgres>>,
+}
 
 #[async_trait]
 impl CommitBatch for Writer {
     async fn commit_batch(&self, batch: &[NewMessage]) -> Result<Vec<(Message, Inserted)>, StoreError> {
-        match batch {
-            [one] => Ok(vec![insert_one(&self.0, one.clone()).await?]),
-            _ => insert_batch(&self.0, batch).await,
+        let mut conn = self.held.take().await?;
+        match insert_batch(&mut conn, batch).await {
+            Ok(answers) => {
+                self.held.give_back(conn);
+                Ok(answers)
+            }
+            // Once more on its own, through the pool: the held connection may
+            // have died with a database restart.
+            Err(_) if batch.len() == 1 => {
+                drop(conn);
+                Ok(vec![insert_one(&self.pool, batch[0].clone()).await?])
+            }
+            Err(e) => Err(e),
         }
     }
 }
 
-/// One transaction: lock the batch's rooms (in id order), find the
-/// `client_id`s already used, take ids for the rest from the sequence (after
-/// the locks, so a room's ids follow commit order), insert them with one
-/// statement, commit. A unique violation (a retry racing its original
-/// elsewhere) fails the batch, which is then stored a message at a time.
-async fn insert_batch(pool: &PgPool, batch: &[NewMessage]) -> Result<Vec<(Message, Inserted)>, StoreError> {
-    let mut tx = pool.begin().await.map_err(map_err)?;
-    let rooms = rooms_in_lock_order(batch);
-    sqlx::query("SELECT id FROM rooms WHERE id = ANY($1) ORDER BY id FOR UPDATE")
-        .bind(&rooms)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(map_err)?;
-
-    let (users, client_ids): (Vec<i64>, Vec<&str>) =
-        batch.iter().filter_map(|m| Some((m.author.id.0, m.client_id.as_ref()?.as_str()))).unzip();
-    let mut stored = Vec::new();
-    if !users.is_empty() {
-        let sql = concat!(
-            "SELECT ",
-            message_columns!(),
-            " FROM messages m JOIN users u ON u.id = m.user_id \
-             WHERE (m.user_id, m.client_id) IN (SELECT * FROM unnest($1::bigint[], $2::text[]))"
-        );
-        for row in sqlx::query(sql).bind(&users).bind(&client_ids).fetch_all(&mut *tx).await.map_err(map_err)? {
-            stored.push(rows::message(&row).map_err(map_err)?);
-        }
-    }
-
-    let plan = BatchPlan::new(batch, stored);
+/// One transaction, four round trips: begin; lock the batch's rooms (in id
+/// order) and take ids for its messages from the sequence, in one statement
+/// whose lock subquery is a one-time filter (so the ids are taken after the
+/// locks, and a room's ids follow commit order); insert them all, skipping
+/// those whose `client_id` was already used; commit. Only when some were
+/// skipped does a fifth query fetch the messages stored before.
+async fn insert_batch(conn: &mut PgConnection, batch: &[NewMessage]) -> Result<Vec<(Message, Inserted)>, StoreError> {
+    let mut tx = conn.begin().await.map_err(map_err)?;
+    let plan = BatchPlan::new(batch, Vec::new());
     let fresh: Vec<&NewMessage> = plan.fresh.iter().map(|&i| &batch[i]).collect();
     let mut ids: Vec<i64> = sqlx::query_scalar(
-        "SELECT nextval(pg_get_serial_sequence('messages', 'id')) FROM generate_series(1, $1)",
+        "SELECT nextval(pg_get_serial_sequence('messages', 'id')) FROM generate_series(1, $2) \
+         WHERE (SELECT count(*) FROM (SELECT id FROM rooms WHERE id = ANY($1) ORDER BY id FOR UPDATE) locked) >= 0",
     )
+    .bind(rooms_in_lock_order(batch))
     .bind(fresh.len() as i64)
     .fetch_all(&mut *tx)
     .await
     .map_err(map_err)?;
     ids.sort_unstable();
-    if !fresh.is_empty() {
-        sqlx::query(
-            "INSERT INTO messages (id, room_id, user_id, message, message_type, client_id, created_at) \
-             SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::bigint[])",
-        )
-        .bind(&ids)
-        .bind(fresh.iter().map(|m| m.room_id.0).collect::<Vec<_>>())
-        .bind(fresh.iter().map(|m| m.author.id.0).collect::<Vec<_>>())
-        .bind(fresh.iter().map(|m| m.body.as_str()).collect::<Vec<_>>())
-        .bind(fresh.iter().map(|m| m.message_type.as_str()).collect::<Vec<_>>())
-        .bind(fresh.iter().map(|m| m.client_id.as_ref().map(ClientId::as_str)).collect::<Vec<_>>())
-        .bind(fresh.iter().map(|m| m.created_at.as_millis()).collect::<Vec<_>>())
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
+    let inserted: Vec<i64> = sqlx::query_scalar(
+        "INSERT INTO messages (id, room_id, user_id, message, message_type, client_id, created_at) \
+         SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::bigint[]) \
+         ON CONFLICT (user_id, client_id) WHERE client_id IS NOT NULL DO NOTHING RETURNING id",
+    )
+    .bind(&ids)
+    .bind(fresh.iter().map(|m| m.room_id.0).collect::<Vec<_>>())
+    .bind(fresh.iter().map(|m| m.author.id.0).collect::<Vec<_>>())
+    .bind(fresh.iter().map(|m| m.body.as_str()).collect::<Vec<_>>())
+    .bind(fresh.iter().map(|m| m.message_type.as_str()).collect::<Vec<_>>())
+    .bind(fresh.iter().map(|m| m.client_id.as_ref().map(ClientId::as_str)).collect::<Vec<_>>())
+    .bind(fresh.iter().map(|m| m.created_at.as_millis()).collect::<Vec<_>>())
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(map_err)?;
+    if inserted.len() == ids.len() {
+        tx.commit().await.map_err(map_err)?;
+        let ids: Vec<MessageId> = ids.into_iter().map(MessageId).collect();
+        return Ok(plan.answer(batch, &ids));
+    }
+    // Some were sent before (retries): answer those with the stored message.
+    let inserted: std::collections::HashSet<i64> = inserted.into_iter().collect();
+    let (users, client_ids): (Vec<i64>, Vec<&str>) = fresh
+        .iter()
+        .zip(&ids)
+        .filter(|(_, id)| !inserted.contains(id))
+        .filter_map(|(m, _)| Some((m.author.id.0, m.client_id.as_ref()?.as_str())))
+        .unzip();
+    let sql = concat!(
+        "SELECT ",
+        message_columns!(),
+        " FROM messages m JOIN users u ON u.id = m.user_id \
+         WHERE (m.user_id, m.client_id) IN (SELECT * FROM unnest($1::bigint[], $2::text[]))"
+    );
+    let mut stored = Vec::new();
+    for row in sqlx::query(sql).bind(&users).bind(&client_ids).fetch_all(&mut *tx).await.map_err(map_err)? {
+        stored.push(rows::message(&row).map_err(map_err)?);
     }
     tx.commit().await.map_err(map_err)?;
-    let ids: Vec<MessageId> = ids.into_iter().map(MessageId).collect();
+    let plan = BatchPlan::new(batch, stored);
+    let ids: Vec<MessageId> = ids.into_iter().filter(|id| inserted.contains(id)).map(MessageId).collect();
+    if plan.fresh.len() != ids.len() {
+        return Err(StoreError::Other("a batch's skipped sends did not match the messages stored before".into()));
+    }
     Ok(plan.answer(batch, &ids))
 }
 
@@ -135,7 +159,7 @@ impl Store for PgStore {
     }
 
     async fn close(&self) {
-        self.pool.close().await;
+        self.held.close().await;
     }
 
     async fn create_user(&self, u: NewUser) -> Result<User, StoreError> {

@@ -86,6 +86,10 @@ enum Scenario {
     Ingest {
         #[arg(long, default_value_t = 50)]
         concurrency: usize,
+        /// Messages per second, all senders together (open loop); without it,
+        /// each sender sends again as soon as its ack returns.
+        #[arg(long)]
+        rate: Option<f64>,
         #[arg(long, default_value_t = 10)]
         secs: u64,
     },
@@ -154,9 +158,9 @@ async fn run(cli: Cli) -> Result<serde_json::Value> {
             let setup = scenarios::fanout_setup(&base, &users, rooms, members, senders).await?;
             scenarios::ramp(&setup, server, start_rate, factor, Duration::from_secs(step_secs), Duration::from_millis(p99_ms)).await
         }
-        Scenario::Ingest { concurrency, secs } => {
+        Scenario::Ingest { concurrency, rate, secs } => {
             let users = load_users(&cli.users_file)?;
-            scenarios::ingest(&base, &users, concurrency, Duration::from_secs(secs)).await
+            scenarios::ingest(&base, &users, concurrency, rate, Duration::from_secs(secs)).await
         }
         Scenario::Reconnect { clients, restart } => {
             let users = load_users(&cli.users_file)?;

@@ -305,8 +305,16 @@ pub async fn ramp(setup: &FanoutSetup, server: ServerProc, start: f64, factor: f
 }
 
 /// `ingest`: `concurrency` senders, each sending acked messages as fast as
-/// acks return for `duration`; then an audit of what was stored.
-pub async fn ingest(base: &str, users: &[BenchUser], concurrency: usize, duration: Duration) -> Result<Value> {
+/// acks return for `duration` (or, with `rate`, all together at that many
+/// messages per second, each send due on a schedule and timed from when it
+/// was due); then an audit of what was stored.
+pub async fn ingest(
+    base: &str,
+    users: &[BenchUser],
+    concurrency: usize,
+    rate: Option<f64>,
+    duration: Duration,
+) -> Result<Value> {
     // A room per sender: in one shared room every message would also be
     // delivered to every sender, and the run would measure fan-out.
     let admin = connect(base, &users[0], Some(discard_events())).await?;
@@ -330,14 +338,24 @@ pub async fn ingest(base: &str, users: &[BenchUser], concurrency: usize, duratio
     let run = &run;
     let runs = sockets.iter().enumerate().map(|(k, (s, room))| {
         let (errors, room) = (&errors, *room);
+        // Open loop: sender k's sends are due every `interval`, staggered.
+        let interval = rate.map(|r| Duration::from_secs_f64(concurrency as f64 / r));
+        let first_due = started + interval.map_or(Duration::ZERO, |i| i.mul_f64(k as f64 / concurrency as f64));
         async move {
             let mut acked: Vec<(i64, String, i64)> = Vec::new();
             let mut h = histogram();
             let mut n = 0u64;
             while Instant::now() < stop {
+                let t = match interval {
+                    Some(interval) => {
+                        let due = first_due + interval.mul_f64(n as f64);
+                        tokio::time::sleep_until(due.into()).await;
+                        due
+                    }
+                    None => Instant::now(),
+                };
                 let text = format!("ingest {k} {n}");
                 n += 1;
-                let t = Instant::now();
                 match s.emit_with_ack("send_message", json!({"room_id": room, "message": text, "client_id": format!("{run}-{k}-{n}")}), ACK).await {
                     Ok(ack) if ack["ok"] == true => {
                         let _ = h.record((t.elapsed().as_micros() as u64).max(1));
@@ -396,7 +414,7 @@ pub async fn ingest(base: &str, users: &[BenchUser], concurrency: usize, duratio
     }
     let missing = acked.keys().filter(|id| !found.contains(id)).count();
     Ok(json!({
-        "scenario": "ingest", "senders": concurrency, "seconds": elapsed, "acked": total,
+        "scenario": "ingest", "senders": concurrency, "offered_rate": rate, "seconds": elapsed, "acked": total,
         "acked_per_second": total as f64 / elapsed, "errors": errors.load(Ordering::Relaxed),
         "ack_latency": percentiles(&latency),
         "audit": {"stored": seen, "missing": missing, "wrong": wrong, "duplicates": twice},
