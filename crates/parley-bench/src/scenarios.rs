@@ -426,14 +426,26 @@ pub async fn ingest(
 pub async fn reconnect(base: &str, users: &[BenchUser], n: usize, restart: &str) -> Result<Value> {
     let rooms = Arc::new(rooms_for(base, &users[0], n, "reconnect").await?);
     let rejoined = Arc::new(AtomicU64::new(0));
+    let first_error: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
     let go = Arc::new(AtomicBool::new(false));
     let mut tasks = Vec::new();
     for i in 0..n {
         let (base, user) = (base.to_owned(), users[i % users.len()].clone());
         let (rejoined, go, room) = (rejoined.clone(), go.clone(), rooms[i / ROOM_SIZE]);
+        let first_error = first_error.clone();
         tasks.push(tokio::spawn(async move {
-            let mut s = connect(&base, &user, Some(discard_events())).await?;
-            join(&s, room).await?;
+            let first = async {
+                let s = connect(&base, &user, Some(discard_events())).await?;
+                join(&s, room).await?;
+                Ok::<_, Error>(s)
+            };
+            let mut s = match first.await {
+                Ok(s) => s,
+                Err(e) => {
+                    first_error.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert_with(|| e.to_string());
+                    return Err(e);
+                }
+            };
             rejoined.fetch_add(1, Ordering::SeqCst);
             s.disconnected(Duration::from_secs(120)).await?;
             while !go.load(Ordering::SeqCst) {
@@ -455,7 +467,11 @@ pub async fn reconnect(base: &str, users: &[BenchUser], n: usize, restart: &str)
             Ok::<_, Error>(())
         }));
     }
+    // Every client connected before the restart, or the scenario fails.
     while rejoined.load(Ordering::SeqCst) < n as u64 {
+        if let Some(e) = first_error.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            return Err(format!("reconnect: a client could not connect before the restart: {e}").into());
+        }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     progress!("reconnect: {n} connected; restarting the server");
