@@ -130,6 +130,21 @@ pub struct NewMessage {
     pub created_at: Timestamp,
 }
 
+impl NewMessage {
+    /// The message as stored under `id`.
+    pub fn stored_as(self, id: MessageId) -> Message {
+        Message {
+            id,
+            room_id: self.room_id,
+            author: self.author,
+            body: self.body,
+            message_type: self.message_type,
+            client_id: self.client_id,
+            created_at: self.created_at,
+        }
+    }
+}
+
 /// A stored message with its author as they were when it was read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Message {

@@ -161,18 +161,7 @@ impl BatchPlan {
         let mut out: Vec<(Message, Inserted)> = Vec::with_capacity(batch.len());
         for (m, answer) in batch.iter().zip(self.answers) {
             let result = match answer {
-                Answer::New(n) => (
-                    Message {
-                        id: ids[n],
-                        room_id: m.room_id,
-                        author: m.author.clone(),
-                        body: m.body.clone(),
-                        message_type: m.message_type,
-                        client_id: m.client_id.clone(),
-                        created_at: m.created_at,
-                    },
-                    Inserted::New,
-                ),
+                Answer::New(n) => (m.clone().stored_as(ids[n]), Inserted::New),
                 Answer::Stored(found) => (found, Inserted::Existing),
                 Answer::SameAs(first) => (out[first].0.clone(), Inserted::Existing),
             };

@@ -213,15 +213,7 @@ async fn insert_one(pool: &MySqlPool, m: NewMessage) -> Result<(Message, Inserte
         (Err(e), _) => return Err(map_err(e)),
     };
     tx.commit().await.map_err(map_err)?;
-    let message = Message {
-        id: MessageId(done.last_insert_id() as i64),
-        room_id: m.room_id,
-        author: m.author,
-        body: m.body,
-        message_type: m.message_type,
-        client_id: m.client_id,
-        created_at: m.created_at,
-    };
+    let message = m.stored_as(MessageId(done.last_insert_id() as i64));
     Ok((message, Inserted::New))
 }
 

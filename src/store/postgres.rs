@@ -352,15 +352,7 @@ async fn insert_one(pool: &PgPool, m: NewMessage) -> Result<(Message, Inserted),
     if let Some(row) = row {
         let id = MessageId(row.try_get("id").map_err(map_err)?);
         tx.commit().await.map_err(map_err)?;
-        let message = Message {
-            id,
-            room_id: m.room_id,
-            author: m.author,
-            body: m.body,
-            message_type: m.message_type,
-            client_id: m.client_id,
-            created_at: m.created_at,
-        };
+        let message = m.stored_as(id);
         return Ok((message, Inserted::New));
     }
     let sql = concat!(
