@@ -121,6 +121,9 @@ impl App {
             io.close().await;
             // Whatever could not be told goodbye still goes offline.
             chat.disconnect_all().await;
+            // The loop above stops once no connection is registered; their
+            // `last_seen` writes may still be running, and the store closes next.
+            chat.drained(Duration::from_secs(5)).await;
         };
         // Nagle's algorithm would hold small frames (and the handshake) back ~40 ms.
         let listener = listener.tap_io(|tcp| {

@@ -61,6 +61,22 @@ async fn shutdown_closes_sockets_and_records_last_seen() {
     assert_eq!(json!(page[0].id.0), id);
 }
 
+#[tokio::test]
+async fn shutdown_records_last_seen_for_every_connected_user() {
+    let mut app = spawn_app().await;
+    let names: Vec<String> = (0..150).map(|i| format!("user{i}")).collect();
+    let mut sockets = Vec::new();
+    for name in &names {
+        sockets.push(app.connected(name).await.1);
+    }
+    app.stop().await;
+    let store = parley::store::open(&app.database_url).await.unwrap();
+    for name in &names {
+        let user = store.user_by_username(name).await.unwrap().unwrap();
+        assert!(user.last_seen.is_some(), "{name} was connected at shutdown and has no last_seen");
+    }
+}
+
 #[cfg(unix)]
 #[tokio::test]
 async fn the_binary_exits_cleanly_on_sigterm() {
