@@ -152,14 +152,10 @@ pub async fn a_repeated_client_id_returns_the_first_message(store: &dyn Store) {
     assert_eq!(store.messages(room, Page::Latest { limit: 10 }).await.unwrap().len(), 2);
 }
 
-/// Generates one `#[tokio::test]` per contract function for a backend;
-/// `$open` is an async fn giving `Some((fresh store, guard kept alive))`, or
-/// `None` when the backend's server is not configured (the test is skipped).
 /// Group commit: sends that arrive together share transactions, across rooms;
 /// retries are found within a batch and across batches, and one bad send
 /// (a room that does not exist) fails alone.
 pub async fn concurrent_sends_are_committed_together_with_retries_found_in_and_across_batches(store: &dyn Store) {
-    use crate::domain::{ClientId, MessageBody, MessageType};
     let user = UserSummary::from(&store.create_user(new_user("ann")).await.unwrap());
     let send = |room: i64, text: String, client_id: Option<String>| NewMessage {
         room_id: RoomId(room),
@@ -209,6 +205,9 @@ pub async fn concurrent_sends_are_committed_together_with_retries_found_in_and_a
     }
 }
 
+/// Generates one `#[tokio::test]` per contract function for a backend;
+/// `$open` is an async fn giving `Some((fresh store, guard kept alive))`, or
+/// `None` when the backend's server is not configured (the test is skipped).
 #[macro_export]
 macro_rules! contract_tests {
     ($open:path) => {

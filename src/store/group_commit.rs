@@ -196,6 +196,11 @@ impl<DB: sqlx::Database> HeldConnections<DB> {
         Self { pool, idle: std::sync::Mutex::new(Vec::new()) }
     }
 
+    /// The pool the connections come from (and a send on its own goes through).
+    pub fn pool(&self) -> &sqlx::Pool<DB> {
+        &self.pool
+    }
+
     pub async fn take(&self) -> Result<sqlx::pool::PoolConnection<DB>, StoreError> {
         let held = self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pop();
         match held {

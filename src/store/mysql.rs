@@ -9,16 +9,15 @@
 //! later with a smaller id. Batches of different rooms do not wait on each other.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use std::sync::Arc;
-
 use sqlx::mysql::{MySql, MySqlConnectOptions, MySqlConnection, MySqlPool, MySqlPoolOptions};
 use sqlx::{ConnectOptions, Connection, QueryBuilder};
 
-use super::rows::{self, message_columns, room_columns, user_columns};
 use super::group_commit::{BatchPlan, CommitBatch, GroupCommit, HeldConnections, rooms_in_lock_order};
+use super::rows::{self, message_columns, room_columns, user_columns};
 use super::{Inserted, NewSession, Page, Store, StoreError, map_err};
 use crate::domain::{ClientId, Message, MessageId, NewMessage, NewUser, Room, RoomId, RoomName, RoomType, Timestamp, User, UserId};
 
@@ -62,7 +61,7 @@ impl MySqlStore {
                 .await
                 .map_err(map_err)?;
         let held = Arc::new(HeldConnections::new(pool.clone()));
-        let writer = Writer { pool: pool.clone(), held: held.clone(), consecutive_ids: lock_mode < 2 && increment == 1 };
+        let writer = Writer { held: held.clone(), consecutive_ids: lock_mode < 2 && increment == 1 };
         let ingest = GroupCommit::start(Arc::new(writer), WRITERS, MAX_BATCH);
         Ok(Self { pool, ingest, held })
     }
@@ -70,7 +69,6 @@ impl MySqlStore {
 
 /// Stores batches of sends, one transaction each.
 struct Writer {
-    pool: MySqlPool,
     held: Arc<HeldConnections<MySql>>,
     /// Whether one multi-row INSERT's ids are `LAST_INSERT_ID()` and the next ones.
     consecutive_ids: bool,
@@ -80,7 +78,7 @@ struct Writer {
 impl CommitBatch for Writer {
     async fn commit_batch(&self, batch: &[NewMessage]) -> Result<Vec<(Message, Inserted)>, StoreError> {
         if let [one] = batch {
-            return Ok(vec![insert_one(&self.pool, one.clone()).await?]);
+            return Ok(vec![insert_one(self.held.pool(), one.clone()).await?]);
         }
         let mut conn = self.held.take().await?;
         let result = self.insert_batch(&mut conn, batch).await;
@@ -218,18 +216,18 @@ async fn insert_one(pool: &MySqlPool, m: NewMessage) -> Result<(Message, Inserte
 }
 
 async fn by_client_id(pool: &MySqlPool, user: UserId, client_id: &ClientId) -> Result<Option<Message>, StoreError> {
-        let sql = concat!(
-            "SELECT ",
-            message_columns!(),
-            " FROM messages m JOIN users u ON u.id = m.user_id WHERE m.user_id = ? AND m.client_id = ?"
-        );
-        let row = sqlx::query(sql)
-            .bind(user.0)
-            .bind(client_id.as_str())
-            .fetch_optional(pool)
-            .await
-            .map_err(map_err)?;
-        row.as_ref().map(rows::message).transpose().map_err(map_err)
+    let sql = concat!(
+        "SELECT ",
+        message_columns!(),
+        " FROM messages m JOIN users u ON u.id = m.user_id WHERE m.user_id = ? AND m.client_id = ?"
+    );
+    let row = sqlx::query(sql)
+        .bind(user.0)
+        .bind(client_id.as_str())
+        .fetch_optional(pool)
+        .await
+        .map_err(map_err)?;
+    row.as_ref().map(rows::message).transpose().map_err(map_err)
 }
 
 #[async_trait]

@@ -9,16 +9,15 @@
 //! later with a smaller id. Batches of different rooms do not wait on each other.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use std::sync::Arc;
-
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, Postgres};
 use sqlx::{ConnectOptions, Connection, Row};
 
-use super::rows::{self, message_columns, room_columns, user_columns};
 use super::group_commit::{BatchPlan, CommitBatch, GroupCommit, HeldConnections, rooms_in_lock_order};
+use super::rows::{self, message_columns, room_columns, user_columns};
 use super::{Inserted, NewSession, Page, Store, StoreError, map_err};
 use crate::domain::{ClientId, Message, MessageId, NewMessage, NewUser, Room, RoomId, RoomName, RoomType, Timestamp, User, UserId};
 
@@ -52,7 +51,7 @@ impl PgStore {
             .map_err(map_err)?;
         MIGRATOR.run(&pool).await.map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
         let held = Arc::new(HeldConnections::new(pool.clone()));
-        let writer = Writer { pool: pool.clone(), held: held.clone() };
+        let writer = Writer { held: held.clone() };
         let ingest = GroupCommit::start(Arc::new(writer), WRITERS, MAX_BATCH);
         Ok(Self { pool, ingest, held })
     }
@@ -60,7 +59,6 @@ impl PgStore {
 
 /// Stores batches of sends, one transaction each.
 struct Writer {
-    pool: PgPool,
     held: Arc<HeldConnections<Postgres>>,
 }
 
@@ -75,9 +73,10 @@ impl CommitBatch for Writer {
             }
             // Once more on its own, through the pool: the held connection may
             // have died with a database restart.
-            Err(_) if batch.len() == 1 => {
+            Err(e) if batch.len() == 1 => {
+                tracing::debug!(error = %e, "send failed on a writer's connection; once more through the pool");
                 drop(conn);
-                Ok(vec![insert_one(&self.pool, batch[0].clone()).await?])
+                Ok(vec![insert_one(self.held.pool(), batch[0].clone()).await?])
             }
             Err(e) => Err(e),
         }

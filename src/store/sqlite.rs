@@ -7,15 +7,15 @@
 //! the sends that queue up while one transaction commits go into the next.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
-use std::sync::Arc;
 use sqlx::Row;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
-use super::rows::{self, message_columns, room_columns, user_columns};
 use super::group_commit::{CommitBatch, GroupCommit};
+use super::rows::{self, message_columns, room_columns, user_columns};
 use super::{Inserted, NewSession, Page, Store, StoreError, map_err};
 use crate::domain::{ClientId, Message, MessageId, NewMessage, NewUser, Room, RoomId, RoomName, RoomType, Timestamp, User, UserId};
 
