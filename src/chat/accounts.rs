@@ -226,22 +226,32 @@ impl Chat {
     }
 
     /// The session a token belongs to, if it is still valid.
+    /// Sessions confirmed by the store in the last few seconds are answered
+    /// from memory (see [`super::cache::SESSION_RECHECK`]).
     pub async fn authenticate(&self, token: &SessionToken) -> Result<AuthSession, ChatError> {
         let token_hash = token.hash();
-        let user = self
+        let now = self.inner.clock.now();
+        if let Some(user) = self.inner.sessions.get(&token_hash, now) {
+            return Ok(AuthSession { user, token_hash });
+        }
+        let lookup = self.inner.sessions.lookup();
+        let found = self
             .inner
             .store
-            .session_user(&token_hash, self.inner.clock.now())
+            .session_user(&token_hash, now)
             .await
             .map_err(store_error)?
             .ok_or(ChatError::NotAuthenticated)?;
-        Ok(AuthSession { user: UserSummary::from(&user), token_hash })
+        let user = UserSummary::from(&found.user);
+        self.inner.sessions.confirmed(lookup, &token_hash, &user, found.expires_at, now);
+        Ok(AuthSession { user, token_hash })
     }
 
     /// Ends a session on the server, and closes every connection opened with it.
     pub async fn logout(&self, token: &SessionToken) -> Result<(), ChatError> {
         let token_hash = token.hash();
         self.inner.store.delete_session(&token_hash).await.map_err(store_error)?;
+        self.inner.sessions.ended(&token_hash);
         for conn in self.inner.presence.connections_of_session(&token_hash) {
             self.inner.notifier.disconnect(&conn);
         }

@@ -6,6 +6,7 @@
 //! sockets or SQL.
 
 mod accounts;
+mod cache;
 pub mod cluster;
 mod messages;
 pub mod notify;
@@ -75,6 +76,8 @@ struct Inner {
     presence: presence::Presence,
     typing: typing::Typing,
     send_limit: ratelimit::TokenBuckets<UserId>,
+    sessions: cache::SessionCache,
+    rooms: cache::RoomCache,
 }
 
 impl Chat {
@@ -90,6 +93,8 @@ impl Chat {
             presence: presence::Presence::default(),
             typing: typing::Typing::default(),
             send_limit: ratelimit::TokenBuckets::new(config.message_rate, config.message_burst),
+            sessions: cache::SessionCache::new(),
+            rooms: cache::RoomCache::new(),
             store,
             notifier,
             cluster,
@@ -117,6 +122,7 @@ impl Chat {
         match msg {
             ClusterMsg::Event { audience, event } => self.inner.notifier.publish(audience, event),
             ClusterMsg::SessionEnded { token_hash } => {
+                self.inner.sessions.ended(&token_hash);
                 for conn in self.inner.presence.connections_of_session(&token_hash) {
                     self.inner.notifier.disconnect(&conn);
                 }

@@ -68,8 +68,9 @@ pub async fn a_session_finds_its_user_until_it_expires_or_is_deleted(store: &dyn
         expires_at: Timestamp::from_millis(5_000),
     };
     store.create_session(session).await.unwrap();
-    let found = store.session_user(&[7; 32], Timestamp::from_millis(4_999)).await.unwrap();
-    assert_eq!(found.map(|u| u.id), Some(user.id));
+    let found = store.session_user(&[7; 32], Timestamp::from_millis(4_999)).await.unwrap().expect("live session");
+    assert_eq!(found.user.id, user.id);
+    assert_eq!(found.expires_at, Timestamp::from_millis(5_000));
     assert!(store.session_user(&[7; 32], Timestamp::from_millis(5_000)).await.unwrap().is_none(), "expired");
     assert!(store.session_user(&[8; 32], Timestamp::from_millis(1_000)).await.unwrap().is_none());
     store.delete_session(&[7; 32]).await.unwrap();

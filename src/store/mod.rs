@@ -45,6 +45,13 @@ pub enum Inserted {
     Existing,
 }
 
+/// The user a live session belongs to, and when the session ends.
+#[derive(Debug, Clone)]
+pub struct SessionUser {
+    pub user: User,
+    pub expires_at: Timestamp,
+}
+
 /// A session as the store keeps it: the hash of the token, never the token.
 #[derive(Debug, Clone)]
 pub struct NewSession {
@@ -75,7 +82,7 @@ pub trait Store: Send + Sync + 'static {
 
     async fn create_session(&self, session: NewSession) -> Result<(), StoreError>;
     /// The user of an unexpired session.
-    async fn session_user(&self, token_hash: &[u8], now: Timestamp) -> Result<Option<User>, StoreError>;
+    async fn session_user(&self, token_hash: &[u8], now: Timestamp) -> Result<Option<SessionUser>, StoreError>;
     async fn delete_session(&self, token_hash: &[u8]) -> Result<(), StoreError>;
 
     /// The rooms `user` may see: every public room, and those they are a member of.

@@ -18,7 +18,7 @@ use sqlx::{ConnectOptions, Connection, Row};
 
 use super::group_commit::{BatchPlan, CommitBatch, GroupCommit, HeldConnections, rooms_in_lock_order};
 use super::rows::{self, message_columns, room_columns, user_columns};
-use super::{Inserted, NewSession, Page, Store, StoreError, map_err};
+use super::{Inserted, NewSession, Page, SessionUser, Store, StoreError, map_err};
 use crate::domain::{ClientId, Message, MessageId, NewMessage, NewUser, Room, RoomId, RoomName, RoomType, Timestamp, User, UserId};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -217,11 +217,11 @@ impl Store for PgStore {
         Ok(())
     }
 
-    async fn session_user(&self, token_hash: &[u8], now: Timestamp) -> Result<Option<User>, StoreError> {
+    async fn session_user(&self, token_hash: &[u8], now: Timestamp) -> Result<Option<SessionUser>, StoreError> {
         let sql = concat!(
             "SELECT ",
             user_columns!(),
-            " FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1 AND s.expires_at > $2"
+            ", s.expires_at FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1 AND s.expires_at > $2"
         );
         let row = sqlx::query(sql)
             .bind(token_hash)
@@ -229,7 +229,7 @@ impl Store for PgStore {
             .fetch_optional(&self.pool)
             .await
             .map_err(map_err)?;
-        row.as_ref().map(rows::user).transpose().map_err(map_err)
+        row.as_ref().map(rows::session_user).transpose().map_err(map_err)
     }
 
     async fn delete_session(&self, token_hash: &[u8]) -> Result<(), StoreError> {

@@ -3,6 +3,8 @@
 
 use sqlx::{ColumnIndex, Database, Decode, Row, Type};
 
+use super::SessionUser;
+
 use crate::domain::{
     AvatarColor, ClientId, DisplayName, Message, MessageBody, MessageId, MessageType, Room, RoomId, RoomName,
     RoomType, Timestamp, User, UserId, UserSummary, Username,
@@ -64,6 +66,14 @@ macro_rules! message_columns {
 }
 
 pub(crate) use {message_columns, room_columns, user_columns};
+
+/// A [`user`] row with the session's `expires_at` beside it.
+pub fn session_user<R: ParleyRow>(r: &R) -> Result<SessionUser, sqlx::Error>
+where
+    for<'r> &'r str: ColumnIndex<R>,
+{
+    Ok(SessionUser { user: user(r)?, expires_at: Timestamp::from_millis(r.int("expires_at")?) })
+}
 
 pub fn user<R: ParleyRow>(r: &R) -> Result<User, sqlx::Error>
 where

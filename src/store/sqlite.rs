@@ -16,8 +16,11 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, Sq
 
 use super::group_commit::{CommitBatch, GroupCommit};
 use super::rows::{self, message_columns, room_columns, user_columns};
-use super::{Inserted, NewSession, Page, Store, StoreError, map_err};
-use crate::domain::{ClientId, Message, MessageId, NewMessage, NewUser, Room, RoomId, RoomName, RoomType, Timestamp, User, UserId};
+use super::{Inserted, NewSession, Page, SessionUser, Store, StoreError, map_err};
+use crate::domain::{
+    AvatarColor, ClientId, DisplayName, Message, MessageBody, MessageId, MessageType, NewMessage, NewUser, Room, RoomId,
+    RoomName, RoomType, Timestamp, User, UserId, UserSummary, Username,
+};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -142,11 +145,11 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn session_user(&self, token_hash: &[u8], now: Timestamp) -> Result<Option<User>, StoreError> {
+    async fn session_user(&self, token_hash: &[u8], now: Timestamp) -> Result<Option<SessionUser>, StoreError> {
         let sql = concat!(
             "SELECT ",
             user_columns!(),
-            " FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ? AND s.expires_at > ?"
+            ", s.expires_at FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ? AND s.expires_at > ?"
         );
         let row = sqlx::query(sql)
             .bind(token_hash)
@@ -154,7 +157,7 @@ impl Store for SqliteStore {
             .fetch_optional(&self.reader)
             .await
             .map_err(map_err)?;
-        row.as_ref().map(rows::user).transpose().map_err(map_err)
+        row.as_ref().map(rows::session_user).transpose().map_err(map_err)
     }
 
     async fn delete_session(&self, token_hash: &[u8]) -> Result<(), StoreError> {
@@ -229,24 +232,62 @@ impl Store for SqliteStore {
         self.ingest.insert(m).await
     }
 
+    /// The page comes back as one JSON array in one row, oldest first. sqlx
+    /// hands each row from its SQLite thread to the caller through a channel
+    /// and copies each value out of SQLite; for a page of 100 that cost more
+    /// than the query (BENCHMARKS.md, "History").
     async fn messages(&self, room: RoomId, page: Page) -> Result<Vec<Message>, StoreError> {
         macro_rules! page {
             ($tail:literal) => {
-                concat!("SELECT ", message_columns!(), " FROM messages m JOIN users u ON u.id = m.user_id WHERE m.room_id = ?", $tail)
+                concat!(
+                    "SELECT json_group_array(json_array(id, room_id, user_id, username, display_name, avatar_color, \
+                     message, message_type, client_id, created_at) ORDER BY id) AS page FROM (SELECT ",
+                    message_columns!(),
+                    " FROM messages m JOIN users u ON u.id = m.user_id WHERE m.room_id = ?",
+                    $tail,
+                    ")"
+                )
             };
         }
-        let (sql, cursor, limit, newest_first) = match page {
-            Page::Latest { limit } => (page!(" ORDER BY m.id DESC LIMIT ?"), None, limit, true),
-            Page::Before { id, limit } => (page!(" AND m.id < ? ORDER BY m.id DESC LIMIT ?"), Some(id), limit, true),
-            Page::After { id, limit } => (page!(" AND m.id > ? ORDER BY m.id ASC LIMIT ?"), Some(id), limit, false),
+        let (sql, cursor, limit) = match page {
+            Page::Latest { limit } => (page!(" ORDER BY m.id DESC LIMIT ?"), None, limit),
+            Page::Before { id, limit } => (page!(" AND m.id < ? ORDER BY m.id DESC LIMIT ?"), Some(id), limit),
+            Page::After { id, limit } => (page!(" AND m.id > ? ORDER BY m.id ASC LIMIT ?"), Some(id), limit),
         };
         let mut query = sqlx::query(sql).bind(room.0);
         if let Some(id) = cursor {
             query = query.bind(id.0);
         }
-        let rows = query.bind(i64::from(limit)).fetch_all(&self.reader).await.map_err(map_err)?;
-        let messages = rows.iter().map(rows::message).collect::<Result<Vec<_>, _>>().map_err(map_err)?;
-        Ok(rows::oldest_first(messages, newest_first))
+        let row = query.bind(i64::from(limit)).fetch_one(&self.reader).await.map_err(map_err)?;
+        let page: &str = row.try_get("page").map_err(map_err)?;
+        let page: Vec<JsonMessage> =
+            serde_json::from_str(page).map_err(|e| StoreError::Other(format!("a page of messages: {e}")))?;
+        Ok(page.into_iter().map(JsonMessage::into_message).collect())
+    }
+}
+
+/// One message of a page as `json_array` writes it, in `message_columns!` order.
+#[derive(serde::Deserialize)]
+struct JsonMessage(i64, i64, i64, String, String, String, String, String, Option<String>, i64);
+
+impl JsonMessage {
+    fn into_message(self) -> Message {
+        let Self(id, room_id, user_id, username, display_name, avatar_color, body, message_type, client_id, created_at) =
+            self;
+        Message {
+            id: MessageId(id),
+            room_id: RoomId(room_id),
+            author: UserSummary {
+                id: UserId(user_id),
+                username: Username::from_trusted(username),
+                display_name: DisplayName::from_trusted(display_name),
+                avatar_color: AvatarColor::from_trusted(avatar_color),
+            },
+            body: MessageBody::from_trusted(body),
+            message_type: MessageType::from_db(&message_type),
+            client_id: client_id.map(ClientId::from_trusted),
+            created_at: Timestamp::from_millis(created_at),
+        }
     }
 }
 

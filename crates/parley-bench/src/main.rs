@@ -103,8 +103,12 @@ enum Scenario {
     },
     /// GET /api/messages/<room> at a concurrency.
     History {
-        #[arg(long, default_value_t = 1)]
-        room: i64,
+        /// The room to read; without it, a new room filled with `--fill` messages.
+        #[arg(long)]
+        room: Option<i64>,
+        /// Messages sent into the new room first (100 fill the default page).
+        #[arg(long, default_value_t = 100)]
+        fill: u32,
         #[arg(long, default_value_t = 32)]
         concurrency: usize,
         #[arg(long, default_value_t = 10)]
@@ -166,8 +170,12 @@ async fn run(cli: Cli) -> Result<serde_json::Value> {
             let users = load_users(&cli.users_file)?;
             scenarios::reconnect(&base, &users, clients, &restart).await
         }
-        Scenario::History { room, concurrency, secs } => {
+        Scenario::History { room, fill, concurrency, secs } => {
             let users = load_users(&cli.users_file)?;
+            let room = match room {
+                Some(room) => room,
+                None => scenarios::filled_room(&base, &users, fill).await?,
+            };
             scenarios::history(&base, &users, room, concurrency, Duration::from_secs(secs)).await
         }
     }

@@ -492,6 +492,26 @@ pub async fn reconnect(base: &str, users: &[BenchUser], n: usize, restart: &str)
 }
 
 /// `history`: `GET /api/messages/<room>` at `concurrency` for `duration`.
+/// A new public room with `count` messages in it, for `history` to read.
+pub async fn filled_room(base: &str, users: &[BenchUser], count: u32) -> Result<i64> {
+    let s = connect(base, &users[0], Some(discard_events())).await?;
+    let room = create_room(&s, &format!("history-{}-{}", std::process::id(), now_micros())).await?;
+    join(&s, room).await?;
+    let mut n = 0;
+    while n < count {
+        let ack = s.emit_with_ack("send_message", json!({"room_id": room, "message": format!("history {n}")}), ACK).await?;
+        if ack["ok"] == true {
+            n += 1;
+        } else if ack["error"]["code"] == "rate_limited" {
+            // A server with its default send rate: wait for the bucket.
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        } else {
+            return Err(format!("filling the history room: {ack}").into());
+        }
+    }
+    Ok(room)
+}
+
 pub async fn history(base: &str, users: &[BenchUser], room: i64, concurrency: usize, duration: Duration) -> Result<Value> {
     let stop = Instant::now() + duration;
     let started = Instant::now();
@@ -500,33 +520,43 @@ pub async fn history(base: &str, users: &[BenchUser], room: i64, concurrency: us
         async move {
             let http = reqwest::Client::new();
             let mut h = histogram();
-            let mut errors = 0u64;
+            let (mut errors, mut messages) = (0u64, 0u64);
             while Instant::now() < stop {
                 let t = Instant::now();
-                let ok = http
-                    .get(format!("{base}/api/messages/{room}"))
-                    .header("cookie", &cookie)
-                    .send()
-                    .await
-                    .map(|r| r.status().is_success());
-                match ok {
-                    Ok(true) => {
+                // The whole page is read, as a client would: that also lets
+                // the connection be kept alive for the next request.
+                match page_of_history(&http, &format!("{base}/api/messages/{room}"), &cookie).await {
+                    Some(n) => {
                         let _ = h.record((t.elapsed().as_micros() as u64).max(1));
+                        messages += n;
                     }
-                    _ => errors += 1,
+                    None => errors += 1,
                 }
             }
-            (h, errors)
+            (h, errors, messages)
         }
     });
     let results = futures_util::future::join_all(runs).await;
     let elapsed = started.elapsed().as_secs_f64();
     let mut latency = histogram();
-    let mut errors = 0;
-    for (h, e) in results {
+    let (mut errors, mut messages) = (0, 0);
+    for (h, e, m) in results {
         latency.add(&h).map_err(|e| format!("{e:?}"))?;
         errors += e;
+        messages += m;
     }
+    let per_page = if latency.is_empty() { 0.0 } else { messages as f64 / latency.len() as f64 };
     Ok(json!({"scenario": "history", "concurrency": concurrency, "requests": latency.len(),
-              "requests_per_second": latency.len() as f64 / elapsed, "errors": errors, "latency": percentiles(&latency)}))
+              "requests_per_second": latency.len() as f64 / elapsed, "messages_per_page": per_page,
+              "errors": errors, "latency": percentiles(&latency)}))
+}
+
+/// The number of messages on one page, or None when the request failed.
+async fn page_of_history(http: &reqwest::Client, url: &str, cookie: &str) -> Option<u64> {
+    let response = http.get(url).header("cookie", cookie).send().await.ok()?;
+    if !response.status().is_success() {
+        return None;
+    }
+    let page: Vec<serde::de::IgnoredAny> = response.json().await.ok()?;
+    Some(page.len() as u64)
 }
