@@ -44,6 +44,7 @@ impl SqliteStore {
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
+            .test_before_acquire(false)
             .min_connections(1)
             .idle_timeout(None)
             .max_lifetime(None)
@@ -56,6 +57,9 @@ impl SqliteStore {
         } else {
             SqlitePoolOptions::new()
                 .max_connections(4)
+                // A file has no server that could have gone away; sqlx's check
+                // is one more hand-off to the connection's thread per query.
+                .test_before_acquire(false)
                 .idle_timeout(None)
                 .max_lifetime(None)
                 .connect_with(options.read_only(true))
