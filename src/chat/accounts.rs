@@ -47,7 +47,7 @@ impl SessionToken {
         &self.0
     }
 
-    fn hash(&self) -> Vec<u8> {
+    pub(super) fn hash(&self) -> Vec<u8> {
         Blake2b::<U32>::digest(self.0.as_bytes()).to_vec()
     }
 }

@@ -1,11 +1,14 @@
 //! Use-case tests on a real (in-memory) SQLite store, with the outbound port
 //! recorded and time paused where timing matters.
 
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::{Audience, AuthSession, Chat, ChatConfig, Event, Notifier, Registration};
-use crate::domain::{ConnId, RoomId, SystemClock};
+use super::cache::SESSION_RECHECK;
+use super::{Audience, AuthSession, Chat, ChatConfig, ClusterMsg, Event, Notifier, Registration, SessionToken};
+use crate::domain::{ChatError, Clock, ConnId, RoomId, SystemClock, Timestamp};
+use crate::store::Store;
 use crate::store::sqlite::SqliteStore;
 
 #[derive(Default)]
@@ -93,4 +96,77 @@ async fn a_user_goes_offline_only_when_their_last_connection_closes() {
         .filter_map(|(_, e)| if let Event::Presence { is_online, .. } = e { Some(*is_online) } else { None })
         .collect();
     assert_eq!(presence, [true, false]);
+}
+
+/// A clock that moves only when told to.
+struct ManualClock(Mutex<Timestamp>);
+
+impl Clock for ManualClock {
+    fn now(&self) -> Timestamp {
+        *self.0.lock().unwrap()
+    }
+}
+
+impl ManualClock {
+    fn advance(&self, by: Duration) {
+        let mut now = self.0.lock().unwrap();
+        *now = Timestamp::from_millis(now.as_millis() + i64::try_from(by.as_millis()).unwrap());
+    }
+}
+
+async fn chat_on_manual_clock(config: ChatConfig) -> (Chat, Arc<SqliteStore>, Arc<ManualClock>) {
+    let store = Arc::new(SqliteStore::open("sqlite::memory:").await.unwrap());
+    let clock = Arc::new(ManualClock(Mutex::new(Timestamp::from_millis(1_700_000_000_000))));
+    let chat = Chat::new(store.clone(), Arc::new(Recorder::default()), None, clock.clone(), config);
+    (chat, store, clock)
+}
+
+async fn logged_in(chat: &Chat, name: &str) -> SessionToken {
+    let form = Registration { username: name, email: &format!("{name}@example.com"), display_name: None, password: "password1" };
+    chat.register(form).await.unwrap();
+    chat.login(name, "password1", IpAddr::from([127, 0, 0, 1])).await.unwrap().0
+}
+
+fn refused(result: Result<AuthSession, ChatError>) -> bool {
+    matches!(result, Err(ChatError::NotAuthenticated))
+}
+
+#[tokio::test]
+async fn a_session_ended_behind_the_chats_back_is_refused_once_the_recheck_interval_is_over() {
+    let (chat, store, clock) = chat_on_manual_clock(ChatConfig::default()).await;
+    let token = logged_in(&chat, "ann").await;
+    chat.authenticate(&token).await.unwrap();
+    // What a logout on another instance leaves when its cluster message is lost.
+    store.delete_session(&token.hash()).await.unwrap();
+    clock.advance(SESSION_RECHECK - Duration::from_millis(1));
+    assert!(chat.authenticate(&token).await.is_ok(), "answered from memory within the interval");
+    clock.advance(Duration::from_millis(1));
+    assert!(refused(chat.authenticate(&token).await));
+}
+
+#[tokio::test]
+async fn logout_here_or_on_another_instance_ends_the_session_at_once() {
+    let (chat, store, _) = chat_on_manual_clock(ChatConfig::default()).await;
+    let here = logged_in(&chat, "ann").await;
+    let there = chat.login("ann", "password1", IpAddr::from([127, 0, 0, 1])).await.unwrap().0;
+    chat.authenticate(&here).await.unwrap();
+    chat.authenticate(&there).await.unwrap();
+
+    chat.logout(&here).await.unwrap();
+    assert!(refused(chat.authenticate(&here).await));
+
+    // Another instance logs `there` out: the row goes, then the cluster says so.
+    store.delete_session(&there.hash()).await.unwrap();
+    chat.on_cluster_message(ClusterMsg::SessionEnded { token_hash: there.hash() }).await;
+    assert!(refused(chat.authenticate(&there).await));
+}
+
+#[tokio::test]
+async fn a_remembered_session_still_ends_when_the_session_expires() {
+    let (chat, _, clock) = chat_on_manual_clock(ChatConfig { session_ttl: Duration::from_secs(2), ..ChatConfig::default() }).await;
+    let token = logged_in(&chat, "ann").await;
+    clock.advance(Duration::from_millis(1_999));
+    chat.authenticate(&token).await.unwrap();
+    clock.advance(Duration::from_millis(1));
+    assert!(refused(chat.authenticate(&token).await), "expired, though checked less than the interval ago");
 }
