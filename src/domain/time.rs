@@ -1,6 +1,6 @@
 use std::fmt;
 
-use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
+use chrono::{DateTime, Datelike, SecondsFormat, TimeZone, Timelike, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A moment in UTC with millisecond precision, the precision every database keeps.
@@ -28,8 +28,24 @@ impl Timestamp {
 }
 
 impl fmt::Display for Timestamp {
+    /// Written straight into the output: every message of a history page
+    /// carries one, and chrono's `to_rfc3339_opts` builds a `String` for each.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_datetime().to_rfc3339_opts(SecondsFormat::Millis, true))
+        let t = self.to_datetime();
+        if !(0..=9999).contains(&t.year()) {
+            return f.write_str(&t.to_rfc3339_opts(SecondsFormat::Millis, true));
+        }
+        write!(
+            f,
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+            t.year(),
+            t.month(),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second(),
+            t.timestamp_subsec_millis()
+        )
     }
 }
 
@@ -73,5 +89,14 @@ mod tests {
         assert_eq!(t.to_string(), "2026-11-24T03:52:27.123Z");
         assert_eq!(serde_json::to_string(&t).unwrap(), "\"2026-11-24T03:52:27.123Z\"");
         assert_eq!(serde_json::from_str::<Timestamp>("\"2026-11-24T03:52:27.123Z\"").unwrap(), t);
+    }
+
+    #[test]
+    fn the_written_form_is_chronos_rfc3339_for_every_year() {
+        let samples = [0, 1, 999, 1_000, -1, -62_135_596_800_000, 253_402_300_799_999, 253_402_300_800_000, 1_795_492_347_120];
+        for ms in samples {
+            let t = Timestamp::from_millis(ms);
+            assert_eq!(t.to_string(), t.to_datetime().to_rfc3339_opts(SecondsFormat::Millis, true), "{ms}");
+        }
     }
 }
