@@ -171,6 +171,14 @@ impl BatchPlan {
     }
 }
 
+/// A list bound into a statement, padded to a power of two by repeating its
+/// last item. With inserts in power-of-two chunks too, a batch's statements
+/// come in a few shapes that stay in the connection's prepared statement cache.
+pub(crate) fn padded<T: Copy>(items: &[T]) -> impl Iterator<Item = T> + '_ {
+    let last = items.last().copied();
+    items.iter().copied().chain(std::iter::repeat_n(last, items.len().next_power_of_two() - items.len()).flatten())
+}
+
 /// The distinct rooms of a batch in ascending id order: the order every
 /// writer locks them in, so two batches never wait on each other in a cycle.
 pub(crate) fn rooms_in_lock_order(batch: &[NewMessage]) -> Vec<i64> {

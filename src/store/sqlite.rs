@@ -12,9 +12,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::Row;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    Sqlite, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::QueryBuilder;
 
-use super::group_commit::{CommitBatch, GroupCommit};
+use super::group_commit::{BatchPlan, CommitBatch, GroupCommit, padded};
 use super::rows::{self, message_columns, room_columns, user_columns};
 use super::{Inserted, NewSession, Page, SessionUser, Store, StoreError, map_err};
 use crate::domain::{
@@ -342,15 +345,78 @@ struct Writer(SqlitePool);
 
 #[async_trait]
 impl CommitBatch for Writer {
+    /// One transaction in a few statements, not one per send: every statement
+    /// is a round trip to sqlx's connection thread, and with a statement per
+    /// send that thread spent most of its time being woken and put to sleep.
     async fn commit_batch(&self, batch: &[NewMessage]) -> Result<Vec<(Message, Inserted)>, StoreError> {
+        if let [one] = batch {
+            let mut tx = self.0.begin().await.map_err(map_err)?;
+            let result = insert_one(&mut tx, one.clone()).await?;
+            tx.commit().await.map_err(map_err)?;
+            return Ok(vec![result]);
+        }
         let mut tx = self.0.begin().await.map_err(map_err)?;
-        let mut results = Vec::with_capacity(batch.len());
-        for m in batch {
-            results.push(insert_one(&mut tx, m.clone()).await?);
+        let stored = already_stored(&mut tx, batch).await?;
+        let plan = BatchPlan::new(batch, stored);
+        let fresh: Vec<&NewMessage> = plan.fresh.iter().map(|&i| &batch[i]).collect();
+        let mut ids = Vec::with_capacity(fresh.len());
+        let mut rest = &fresh[..];
+        while !rest.is_empty() {
+            // Chunks of a power of two (37 rows go as 32, 4 and 1), so that
+            // the statements come in few shapes and stay prepared.
+            let (chunk, tail) = rest.split_at(1 << rest.len().ilog2());
+            let mut insert = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO messages (room_id, user_id, message, message_type, client_id, created_at) ",
+            );
+            insert.push_values(chunk, |mut row, m| {
+                row.push_bind(m.room_id.0)
+                    .push_bind(m.author.id.0)
+                    .push_bind(m.body.as_str())
+                    .push_bind(m.message_type.as_str())
+                    .push_bind(m.client_id.as_ref().map(ClientId::as_str))
+                    .push_bind(m.created_at.as_millis());
+            });
+            let done = insert.build().execute(&mut *tx).await.map_err(map_err)?;
+            // AUTOINCREMENT numbers the rows of one INSERT consecutively, in
+            // VALUES order, and this is the only writer.
+            let count = i64::try_from(chunk.len()).unwrap_or(i64::MAX);
+            if done.rows_affected() != chunk.len() as u64 {
+                return Err(StoreError::Other(format!("{} of {count} messages inserted", done.rows_affected())));
+            }
+            let first = done.last_insert_rowid() - count + 1;
+            ids.extend((first..first + count).map(MessageId));
+            rest = tail;
         }
         tx.commit().await.map_err(map_err)?;
-        Ok(results)
+        Ok(plan.answer(batch, &ids))
     }
+}
+
+/// The messages already stored under the batch's (author, `client_id`) pairs:
+/// retries of sends that an earlier batch committed.
+async fn already_stored(conn: &mut SqliteConnection, batch: &[NewMessage]) -> Result<Vec<Message>, StoreError> {
+    let keys: Vec<(i64, &str)> =
+        batch.iter().filter_map(|m| Some((m.author.id.0, m.client_id.as_ref()?.as_str()))).collect();
+    let mut stored = Vec::new();
+    // An OR of pairs uses the (user_id, client_id) index, where a row-value
+    // `IN (VALUES …)` scans the table; SQLite caps an expression's depth at
+    // 1,000, hence the chunks.
+    for chunk in keys.chunks(128) {
+        let mut find = QueryBuilder::<Sqlite>::new(concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM messages m JOIN users u ON u.id = m.user_id WHERE "
+        ));
+        let mut any = find.separated(" OR ");
+        for (user, client_id) in padded(chunk) {
+            any.push("(m.user_id = ").push_bind_unseparated(user);
+            any.push_unseparated(" AND m.client_id = ").push_bind_unseparated(client_id).push_unseparated(")");
+        }
+        for row in find.build().fetch_all(&mut *conn).await.map_err(map_err)? {
+            stored.push(rows::message(&row).map_err(map_err)?);
+        }
+    }
+    Ok(stored)
 }
 
 #[cfg(test)]
