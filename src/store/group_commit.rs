@@ -11,10 +11,11 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use sqlx::{Database, Encode, QueryBuilder, Type};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 use super::{Inserted, StoreError};
-use crate::domain::{Message, NewMessage};
+use crate::domain::{ClientId, Message, NewMessage};
 
 /// How a backend stores a batch of messages in one transaction.
 #[async_trait]
@@ -169,6 +170,36 @@ impl BatchPlan {
         }
         out
     }
+}
+
+/// Sends in chunks of a power of two (37 rows go as 32, 4 and 1), so that the
+/// inserts come in few shapes and stay prepared.
+pub(crate) fn power_of_two_chunks<T>(mut rest: &[T]) -> impl Iterator<Item = &[T]> {
+    std::iter::from_fn(move || {
+        let (chunk, tail) = rest.split_at_checked(1 << rest.len().checked_ilog2()?)?;
+        rest = tail;
+        Some(chunk)
+    })
+}
+
+/// `INSERT INTO messages (…) VALUES (…), (…), …` for a chunk of sends.
+pub(crate) fn multi_row_insert<DB: Database>(chunk: &[&NewMessage]) -> QueryBuilder<DB>
+where
+    for<'q> i64: Encode<'q, DB> + Type<DB>,
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<&'q str>: Encode<'q, DB> + Type<DB>,
+{
+    let mut insert =
+        QueryBuilder::new("INSERT INTO messages (room_id, user_id, message, message_type, client_id, created_at) ");
+    insert.push_values(chunk, |mut row, m| {
+        row.push_bind(m.room_id.0)
+            .push_bind(m.author.id.0)
+            .push_bind(m.body.as_str())
+            .push_bind(m.message_type.as_str())
+            .push_bind(m.client_id.as_ref().map(ClientId::as_str))
+            .push_bind(m.created_at.as_millis());
+    });
+    insert
 }
 
 /// A list bound into a statement, padded to a power of two by repeating its

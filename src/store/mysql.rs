@@ -16,7 +16,9 @@ use async_trait::async_trait;
 use sqlx::mysql::{MySql, MySqlConnectOptions, MySqlConnection, MySqlPool, MySqlPoolOptions};
 use sqlx::{ConnectOptions, Connection, QueryBuilder};
 
-use super::group_commit::{BatchPlan, CommitBatch, GroupCommit, HeldConnections, padded, rooms_in_lock_order};
+use super::group_commit::{
+    BatchPlan, CommitBatch, GroupCommit, HeldConnections, multi_row_insert, padded, power_of_two_chunks, rooms_in_lock_order,
+};
 use super::rows::{self, message_columns, room_columns, user_columns};
 use super::{Inserted, NewSession, Page, SessionUser, Store, StoreError, map_err};
 use crate::domain::{ClientId, Message, MessageId, NewMessage, NewUser, Room, RoomId, RoomName, RoomType, Timestamp, User, UserId};
@@ -132,25 +134,10 @@ impl Writer {
         let fresh: Vec<&NewMessage> = plan.fresh.iter().map(|&i| &batch[i]).collect();
         let mut ids = Vec::with_capacity(fresh.len());
         if self.consecutive_ids {
-            let mut rest = &fresh[..];
-            while !rest.is_empty() {
-                // The largest power of two that fits: 37 rows go as 32, 4 and 1.
-                let (chunk, tail) = rest.split_at(1 << rest.len().ilog2());
-                let mut insert = QueryBuilder::<MySql>::new(
-                    "INSERT INTO messages (room_id, user_id, message, message_type, client_id, created_at) ",
-                );
-                insert.push_values(chunk, |mut row, m| {
-                    row.push_bind(m.room_id.0)
-                        .push_bind(m.author.id.0)
-                        .push_bind(m.body.as_str())
-                        .push_bind(m.message_type.as_str())
-                        .push_bind(m.client_id.as_ref().map(ClientId::as_str))
-                        .push_bind(m.created_at.as_millis());
-                });
-                let done = insert.build().execute(&mut *tx).await.map_err(map_err)?;
+            for chunk in power_of_two_chunks(&fresh) {
+                let done = multi_row_insert::<MySql>(chunk).build().execute(&mut *tx).await.map_err(map_err)?;
                 let first = done.last_insert_id() as i64;
                 ids.extend((0..chunk.len() as i64).map(|n| MessageId(first + n)));
-                rest = tail;
             }
         } else {
             for m in &fresh {

@@ -17,7 +17,7 @@ use sqlx::sqlite::{
 };
 use sqlx::QueryBuilder;
 
-use super::group_commit::{BatchPlan, CommitBatch, GroupCommit, padded};
+use super::group_commit::{BatchPlan, CommitBatch, GroupCommit, multi_row_insert, padded, power_of_two_chunks};
 use super::rows::{self, message_columns, room_columns, user_columns};
 use super::{Inserted, NewSession, Page, SessionUser, Store, StoreError, map_err};
 use crate::domain::{
@@ -360,23 +360,8 @@ impl CommitBatch for Writer {
         let plan = BatchPlan::new(batch, stored);
         let fresh: Vec<&NewMessage> = plan.fresh.iter().map(|&i| &batch[i]).collect();
         let mut ids = Vec::with_capacity(fresh.len());
-        let mut rest = &fresh[..];
-        while !rest.is_empty() {
-            // Chunks of a power of two (37 rows go as 32, 4 and 1), so that
-            // the statements come in few shapes and stay prepared.
-            let (chunk, tail) = rest.split_at(1 << rest.len().ilog2());
-            let mut insert = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO messages (room_id, user_id, message, message_type, client_id, created_at) ",
-            );
-            insert.push_values(chunk, |mut row, m| {
-                row.push_bind(m.room_id.0)
-                    .push_bind(m.author.id.0)
-                    .push_bind(m.body.as_str())
-                    .push_bind(m.message_type.as_str())
-                    .push_bind(m.client_id.as_ref().map(ClientId::as_str))
-                    .push_bind(m.created_at.as_millis());
-            });
-            let done = insert.build().execute(&mut *tx).await.map_err(map_err)?;
+        for chunk in power_of_two_chunks(&fresh) {
+            let done = multi_row_insert::<Sqlite>(chunk).build().execute(&mut *tx).await.map_err(map_err)?;
             // AUTOINCREMENT numbers the rows of one INSERT consecutively, in
             // VALUES order, and this is the only writer.
             let count = i64::try_from(chunk.len()).unwrap_or(i64::MAX);
@@ -385,7 +370,6 @@ impl CommitBatch for Writer {
             }
             let first = done.last_insert_rowid() - count + 1;
             ids.extend((first..first + count).map(MessageId));
-            rest = tail;
         }
         tx.commit().await.map_err(map_err)?;
         Ok(plan.answer(batch, &ids))
