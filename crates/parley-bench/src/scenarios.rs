@@ -426,18 +426,34 @@ pub async fn ingest(
 pub async fn reconnect(base: &str, users: &[BenchUser], n: usize, restart: &str) -> Result<Value> {
     let rooms = Arc::new(rooms_for(base, &users[0], n, "reconnect").await?);
     let rejoined = Arc::new(AtomicU64::new(0));
+    let refused_before = Arc::new(AtomicU64::new(0));
     let first_error: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
     let go = Arc::new(AtomicBool::new(false));
     let mut tasks = Vec::new();
     for i in 0..n {
         let (base, user) = (base.to_owned(), users[i % users.len()].clone());
         let (rejoined, go, room) = (rejoined.clone(), go.clone(), rooms[i / ROOM_SIZE]);
-        let first_error = first_error.clone();
+        let (first_error, refused_before) = (first_error.clone(), refused_before.clone());
         tasks.push(tokio::spawn(async move {
+            // All n connect and join at once, so a server may shed some of
+            // them ("try again"); they retry as a client would, for a while.
             let first = async {
-                let s = connect(&base, &user, Some(discard_events())).await?;
-                join(&s, room).await?;
-                Ok::<_, Error>(s)
+                let deadline = Instant::now() + Duration::from_secs(60);
+                loop {
+                    let attempt = async {
+                        let s = connect(&base, &user, Some(discard_events())).await?;
+                        join(&s, room).await?;
+                        Ok::<_, Error>(s)
+                    };
+                    match attempt.await {
+                        Ok(s) => break Ok(s),
+                        Err(_) if Instant::now() < deadline => {
+                            refused_before.fetch_add(1, Ordering::Relaxed);
+                            tokio::time::sleep(Duration::from_millis(200 + (i as u64 % 200))).await;
+                        }
+                        Err(e) => break Err(e),
+                    }
+                }
             };
             let mut s = match first.await {
                 Ok(s) => s,
@@ -488,7 +504,8 @@ pub async fn reconnect(base: &str, users: &[BenchUser], n: usize, restart: &str)
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let back = rejoined.load(Ordering::SeqCst) - n as u64;
-    Ok(json!({"scenario": "reconnect", "clients": n, "back": back, "seconds_until_all_back": t.elapsed().as_secs_f64()}))
+    Ok(json!({"scenario": "reconnect", "clients": n, "back": back, "seconds_until_all_back": t.elapsed().as_secs_f64(),
+              "refused_before_restart": refused_before.load(Ordering::Relaxed)}))
 }
 
 /// `history`: `GET /api/messages/<room>` at `concurrency` for `duration`.
