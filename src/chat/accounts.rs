@@ -227,7 +227,7 @@ impl Chat {
 
     /// The session a token belongs to, if it is still valid.
     /// Sessions confirmed by the store in the last few seconds are answered
-    /// from memory (see [`super::cache::SESSION_RECHECK`]).
+    /// from memory (see [`super::cache::SESSION_RECHECK_SECS`]).
     pub async fn authenticate(&self, token: &SessionToken) -> Result<AuthSession, ChatError> {
         let token_hash = token.hash();
         let now = self.inner.clock.now();

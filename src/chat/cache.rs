@@ -5,23 +5,22 @@
 //! no background threads); a miss only costs the query it would have cost
 //! anyway.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 use quick_cache::sync::Cache;
 
 use crate::domain::{Room, RoomId, Timestamp, UserSummary};
 
-/// How long a session found in the store is trusted without asking again.
+/// How long (in seconds) a session found in the store is trusted without
+/// asking again.
 ///
 /// Logout drops the session here and, through the cluster, on every other
 /// instance at once, so this only bounds how long a session that ended behind
 /// this instance's back (a cluster message lost while Redis was away, a row
 /// deleted by hand) stays usable here.
-pub const SESSION_RECHECK: Duration = Duration::from_secs(5);
+pub const SESSION_RECHECK_SECS: i64 = 5;
 
-/// Sessions an instance serves within [`SESSION_RECHECK`]; beyond that the
+/// Sessions an instance serves within [`SESSION_RECHECK_SECS`]; beyond that the
 /// least used are asked for again.
 const SESSIONS: usize = 10_000;
 
@@ -30,7 +29,7 @@ const ROOMS: usize = 10_000;
 
 #[derive(Clone)]
 struct CachedSession {
-    user: Arc<UserSummary>,
+    user: UserSummary,
     /// When the session itself ends.
     expires_at: Timestamp,
     /// When the store last said the session was live.
@@ -57,13 +56,12 @@ impl SessionCache {
         Lookup(self.endings.load(Ordering::SeqCst))
     }
 
-    /// The user of a session the store confirmed less than [`SESSION_RECHECK`]
+    /// The user of a session the store confirmed less than [`SESSION_RECHECK_SECS`]
     /// ago and that has not ended since.
     pub(super) fn get(&self, token_hash: &[u8], now: Timestamp) -> Option<UserSummary> {
         let entry = self.entries.get(token_hash)?;
-        let recheck_after = entry.checked_at.as_millis().saturating_add(recheck_millis());
-        if now < entry.expires_at && now.as_millis() < recheck_after {
-            Some(UserSummary::clone(&entry.user))
+        if now < entry.expires_at && now < entry.checked_at.plus_seconds(SESSION_RECHECK_SECS) {
+            Some(entry.user)
         } else {
             self.entries.remove(token_hash);
             None
@@ -84,7 +82,7 @@ impl SessionCache {
         expires_at: Timestamp,
         now: Timestamp,
     ) {
-        let entry = CachedSession { user: Arc::new(user.clone()), expires_at, checked_at: now };
+        let entry = CachedSession { user: user.clone(), expires_at, checked_at: now };
         self.entries.insert(token_hash.to_vec(), entry);
         if self.endings.load(Ordering::SeqCst) != lookup.0 {
             self.entries.remove(token_hash);
@@ -97,10 +95,6 @@ impl SessionCache {
         self.endings.fetch_add(1, Ordering::SeqCst);
         self.entries.remove(token_hash);
     }
-}
-
-fn recheck_millis() -> i64 {
-    i64::try_from(SESSION_RECHECK.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// Rooms by id. A room never changes once created (there is no rename or

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::cache::SESSION_RECHECK;
+use super::cache::SESSION_RECHECK_SECS;
 use super::{Audience, AuthSession, Chat, ChatConfig, ClusterMsg, Event, Notifier, Registration, SessionToken};
 use crate::domain::{ChatError, Clock, ConnId, RoomId, SystemClock, Timestamp};
 use crate::store::Store;
@@ -138,7 +138,7 @@ async fn a_session_ended_behind_the_chats_back_is_refused_once_the_recheck_inter
     chat.authenticate(&token).await.unwrap();
     // What a logout on another instance leaves when its cluster message is lost.
     store.delete_session(&token.hash()).await.unwrap();
-    clock.advance(SESSION_RECHECK - Duration::from_millis(1));
+    clock.advance(Duration::from_secs(SESSION_RECHECK_SECS.unsigned_abs()) - Duration::from_millis(1));
     assert!(chat.authenticate(&token).await.is_ok(), "answered from memory within the interval");
     clock.advance(Duration::from_millis(1));
     assert!(refused(chat.authenticate(&token).await));

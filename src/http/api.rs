@@ -192,7 +192,10 @@ pub async fn messages(
     // Sized for a typical message up front (axum's `Json` starts at 128 bytes
     // and doubles its way up to a page's 25 KB).
     let mut json = Vec::with_capacity(256 * body.len() + 2);
-    serde_json::to_writer(&mut json, &body).map_err(|_| ChatError::Internal)?;
+    serde_json::to_writer(&mut json, &body).map_err(|e| {
+        tracing::error!(error = %e, "a page of history could not be encoded");
+        ChatError::Internal
+    })?;
     Ok(([(header::CONTENT_TYPE, "application/json")], json).into_response())
 }
 

@@ -14,6 +14,7 @@ use async_trait::async_trait;
 use sqlx::{Database, Encode, QueryBuilder, Type};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
+use super::rows::message_columns;
 use super::{Inserted, StoreError};
 use crate::domain::{ClientId, Message, NewMessage};
 
@@ -200,6 +201,32 @@ where
             .push_bind(m.created_at.as_millis());
     });
     insert
+}
+
+/// The (author, `client_id`) pairs a batch names: what a retry of a send
+/// already stored is found by.
+pub(crate) fn client_id_keys(batch: &[NewMessage]) -> Vec<(i64, &str)> {
+    batch.iter().filter_map(|m| Some((m.author.id.0, m.client_id.as_ref()?.as_str()))).collect()
+}
+
+/// `SELECT` the messages stored under any of `keys` (padded), as an OR of
+/// pairs, which the (user_id, client_id) index serves.
+pub(crate) fn find_by_client_ids<DB: Database>(keys: &[(i64, &str)]) -> QueryBuilder<DB>
+where
+    for<'q> i64: Encode<'q, DB> + Type<DB>,
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+{
+    let mut find = QueryBuilder::new(concat!(
+        "SELECT ",
+        message_columns!(),
+        " FROM messages m JOIN users u ON u.id = m.user_id WHERE "
+    ));
+    let mut any = find.separated(" OR ");
+    for (user, client_id) in padded(keys) {
+        any.push("(m.user_id = ").push_bind_unseparated(user);
+        any.push_unseparated(" AND m.client_id = ").push_bind_unseparated(client_id).push_unseparated(")");
+    }
+    find
 }
 
 /// A list bound into a statement, padded to a power of two by repeating its

@@ -17,7 +17,8 @@ use sqlx::mysql::{MySql, MySqlConnectOptions, MySqlConnection, MySqlPool, MySqlP
 use sqlx::{ConnectOptions, Connection, QueryBuilder};
 
 use super::group_commit::{
-    BatchPlan, CommitBatch, GroupCommit, HeldConnections, multi_row_insert, padded, power_of_two_chunks, rooms_in_lock_order,
+    BatchPlan, CommitBatch, GroupCommit, HeldConnections, client_id_keys, find_by_client_ids, multi_row_insert, padded,
+    power_of_two_chunks, rooms_in_lock_order,
 };
 use super::rows::{self, message_columns, room_columns, user_columns};
 use super::{Inserted, NewSession, Page, SessionUser, Store, StoreError, map_err};
@@ -111,21 +112,10 @@ impl Writer {
         lock.push(") ORDER BY id FOR UPDATE");
         lock.build().fetch_all(&mut *tx).await.map_err(map_err)?;
 
-        let keys: Vec<(i64, &str)> =
-            batch.iter().filter_map(|m| Some((m.author.id.0, m.client_id.as_ref()?.as_str()))).collect();
+        let keys = client_id_keys(batch);
         let mut stored = Vec::new();
         if !keys.is_empty() {
-            let mut find = QueryBuilder::<MySql>::new(concat!(
-                "SELECT ",
-                message_columns!(),
-                " FROM messages m JOIN users u ON u.id = m.user_id WHERE "
-            ));
-            let mut any = find.separated(" OR ");
-            for (user, client_id) in padded(&keys) {
-                any.push("(m.user_id = ").push_bind_unseparated(user);
-                any.push_unseparated(" AND m.client_id = ").push_bind_unseparated(client_id).push_unseparated(")");
-            }
-            for row in find.build().fetch_all(&mut *tx).await.map_err(map_err)? {
+            for row in find_by_client_ids::<MySql>(&keys).build().fetch_all(&mut *tx).await.map_err(map_err)? {
                 stored.push(rows::message(&row).map_err(map_err)?);
             }
         }

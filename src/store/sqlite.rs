@@ -15,9 +15,10 @@ use sqlx::Row;
 use sqlx::sqlite::{
     Sqlite, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::QueryBuilder;
 
-use super::group_commit::{BatchPlan, CommitBatch, GroupCommit, multi_row_insert, padded, power_of_two_chunks};
+use super::group_commit::{
+    BatchPlan, CommitBatch, GroupCommit, client_id_keys, find_by_client_ids, multi_row_insert, power_of_two_chunks,
+};
 use super::rows::{self, message_columns, room_columns, user_columns};
 use super::{Inserted, NewSession, Page, SessionUser, Store, StoreError, map_err};
 use crate::domain::{
@@ -379,24 +380,11 @@ impl CommitBatch for Writer {
 /// The messages already stored under the batch's (author, `client_id`) pairs:
 /// retries of sends that an earlier batch committed.
 async fn already_stored(conn: &mut SqliteConnection, batch: &[NewMessage]) -> Result<Vec<Message>, StoreError> {
-    let keys: Vec<(i64, &str)> =
-        batch.iter().filter_map(|m| Some((m.author.id.0, m.client_id.as_ref()?.as_str()))).collect();
     let mut stored = Vec::new();
-    // An OR of pairs uses the (user_id, client_id) index, where a row-value
-    // `IN (VALUES …)` scans the table; SQLite caps an expression's depth at
-    // 1,000, hence the chunks.
-    for chunk in keys.chunks(128) {
-        let mut find = QueryBuilder::<Sqlite>::new(concat!(
-            "SELECT ",
-            message_columns!(),
-            " FROM messages m JOIN users u ON u.id = m.user_id WHERE "
-        ));
-        let mut any = find.separated(" OR ");
-        for (user, client_id) in padded(chunk) {
-            any.push("(m.user_id = ").push_bind_unseparated(user);
-            any.push_unseparated(" AND m.client_id = ").push_bind_unseparated(client_id).push_unseparated(")");
-        }
-        for row in find.build().fetch_all(&mut *conn).await.map_err(map_err)? {
+    // SQLite caps an expression's depth at 1,000, hence the chunks (a
+    // row-value `IN (VALUES …)` would need none, but scans the table).
+    for chunk in client_id_keys(batch).chunks(128) {
+        for row in find_by_client_ids::<Sqlite>(chunk).build().fetch_all(&mut *conn).await.map_err(map_err)? {
             stored.push(rows::message(&row).map_err(map_err)?);
         }
     }
