@@ -179,6 +179,24 @@ async fn the_users_of_a_killed_instance_go_offline_elsewhere_within_thirty_secon
 }
 
 #[tokio::test]
+async fn the_newest_page_on_one_instance_shows_a_message_sent_on_another_once_it_is_delivered() {
+    let Some(c) = cluster(2).await else { return };
+    let (_, ann) = user_on(&c.nodes[0], "ann").await;
+    let (bob_http, mut bob) = user_on(&c.nodes[1], "bob").await;
+    join(&ann, 1).await;
+    join(&bob, 1).await;
+    let newest = async || {
+        let (_, page) = bob_http.get_json("/api/messages/1").await.unwrap();
+        page.as_array().unwrap().iter().map(|m| m["message"].as_str().unwrap().to_owned()).collect::<Vec<_>>()
+    };
+    // Bob's instance keeps the room's newest page once read.
+    assert!(newest().await.is_empty());
+    let id = send(&ann, 1, "sent on the other instance").await;
+    bob.wait_for("new_message", |m| m["id"] == id, WAIT).await.unwrap();
+    assert_eq!(newest().await, ["sent on the other instance"]);
+}
+
+#[tokio::test]
 async fn a_client_that_moves_to_another_instance_catches_up_with_after() {
     let Some(c) = cluster(2).await else { return };
     let (_, ann) = user_on(&c.nodes[0], "ann").await;

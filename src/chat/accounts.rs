@@ -231,19 +231,16 @@ impl Chat {
     pub async fn authenticate(&self, token: &SessionToken) -> Result<AuthSession, ChatError> {
         let token_hash = token.hash();
         let now = self.inner.clock.now();
-        if let Some(user) = self.inner.sessions.get(&token_hash, now) {
-            return Ok(AuthSession { user, token_hash });
-        }
-        let lookup = self.inner.sessions.lookup();
-        let found = self
+        let store = &self.inner.store;
+        let user = self
             .inner
-            .store
-            .session_user(&token_hash, now)
-            .await
-            .map_err(store_error)?
+            .sessions
+            .get_or_load(&token_hash, now, async || {
+                let found = store.session_user(&token_hash, now).await.map_err(store_error)?;
+                Ok::<_, ChatError>(found.map(|f| (UserSummary::from(&f.user), f.expires_at)))
+            })
+            .await?
             .ok_or(ChatError::NotAuthenticated)?;
-        let user = UserSummary::from(&found.user);
-        self.inner.sessions.confirmed(lookup, &token_hash, &user, found.expires_at, now);
         Ok(AuthSession { user, token_hash })
     }
 

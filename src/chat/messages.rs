@@ -1,5 +1,6 @@
 //! Sending and reading messages.
 
+use super::cache::HistoryPage;
 use super::{Audience, Chat, Event, cluster_error, store_error};
 use crate::domain::{ChatError, ClientId, ConnId, Message, MessageBody, MessageType, NewMessage, RoomId, UserSummary};
 use crate::store::{Inserted, Page};
@@ -43,14 +44,28 @@ impl Chat {
         if inserted == Inserted::New {
             metrics::counter!("parley_messages_stored_total").increment(1);
             self.stop_typing(room, &author, conn);
+            self.inner.recent.changed(room);
             self.publish(Audience::Room(room), Event::NewMessage(message.clone()));
         }
         Ok(message)
     }
 
-    /// A page of a room's history, oldest first.
-    pub async fn history(&self, user: &UserSummary, room: RoomId, page: Page) -> Result<Vec<Message>, ChatError> {
+    /// A page of a room's history, oldest first. The newest page of a room is
+    /// what every client reads when it opens the room: it is served from
+    /// memory until the next message (see [`super::cache::RecentMessages`]).
+    pub async fn history(&self, user: &UserSummary, room: RoomId, page: Page) -> Result<HistoryPage, ChatError> {
         let room = self.accessible_room(user, room).await?;
-        self.inner.store.messages(room.id, page).await.map_err(store_error)
+        let store = &self.inner.store;
+        match page {
+            Page::Latest { limit } => {
+                let now = self.inner.clock.now();
+                let load = async |limit: usize| {
+                    let limit = u32::try_from(limit).unwrap_or(Page::MAX_LIMIT);
+                    store.messages(room.id, Page::Latest { limit }).await.map_err(store_error)
+                };
+                self.inner.recent.latest(room.id, limit as usize, now, load).await
+            }
+            page => store.messages(room.id, page).await.map(HistoryPage::all).map_err(store_error),
+        }
     }
 }

@@ -22,6 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use accounts::{AuthSession, Registration, SessionToken};
+pub use cache::HistoryPage;
 pub use cluster::{Cluster, ClusterError, ClusterMsg, LoginLimits};
 pub use notify::{Audience, Event, Notifier};
 pub use presence::Welcome;
@@ -78,6 +79,7 @@ struct Inner {
     send_limit: ratelimit::TokenBuckets<UserId>,
     sessions: cache::SessionCache,
     rooms: cache::RoomCache,
+    recent: cache::RecentMessages,
 }
 
 impl Chat {
@@ -95,6 +97,7 @@ impl Chat {
             send_limit: ratelimit::TokenBuckets::new(config.message_rate, config.message_burst),
             sessions: cache::SessionCache::new(),
             rooms: cache::RoomCache::new(),
+            recent: cache::RecentMessages::new(),
             store,
             notifier,
             cluster,
@@ -120,7 +123,12 @@ impl Chat {
     /// Acts on what another instance said.
     pub async fn on_cluster_message(&self, msg: ClusterMsg) {
         match msg {
-            ClusterMsg::Event { audience, event } => self.inner.notifier.publish(audience, event),
+            ClusterMsg::Event { audience, event } => {
+                if let Event::NewMessage(m) = &event {
+                    self.inner.recent.changed(m.room_id);
+                }
+                self.inner.notifier.publish(audience, event);
+            }
             ClusterMsg::SessionEnded { token_hash } => {
                 self.inner.sessions.ended(&token_hash);
                 for conn in self.inner.presence.connections_of_session(&token_hash) {

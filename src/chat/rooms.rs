@@ -7,14 +7,13 @@ impl Chat {
     /// The one place that decides whether a user may read and write a room.
     /// Unknown rooms and rooms the user may not see look the same: not found.
     pub(super) async fn accessible_room(&self, user: &UserSummary, room: RoomId) -> Result<Room, ChatError> {
-        let room = match self.inner.rooms.get(room) {
-            Some(room) => room,
-            None => {
-                let room = self.inner.store.room(room).await.map_err(store_error)?.ok_or(ChatError::RoomNotFound)?;
-                self.inner.rooms.insert(&room);
-                room
-            }
-        };
+        let store = &self.inner.store;
+        let room = self
+            .inner
+            .rooms
+            .get_or_load(room, async || store.room(room).await.map_err(store_error))
+            .await?
+            .ok_or(ChatError::RoomNotFound)?;
         let allowed = match room.room_type {
             RoomType::Public => true,
             RoomType::Private | RoomType::Direct => {

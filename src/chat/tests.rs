@@ -5,9 +5,9 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::cache::SESSION_RECHECK_SECS;
+use super::cache::{RECENT_RECHECK_SECS, SESSION_RECHECK_SECS};
 use super::{Audience, AuthSession, Chat, ChatConfig, ClusterMsg, Event, Notifier, Registration, SessionToken};
-use crate::domain::{ChatError, Clock, ConnId, RoomId, SystemClock, Timestamp};
+use crate::domain::{ChatError, Clock, ConnId, MessageBody, MessageType, NewMessage, Page, RoomId, SystemClock, Timestamp, UserSummary};
 use crate::store::Store;
 use crate::store::sqlite::SqliteStore;
 
@@ -169,4 +169,72 @@ async fn a_remembered_session_still_ends_when_the_session_expires() {
     chat.authenticate(&token).await.unwrap();
     clock.advance(Duration::from_millis(1));
     assert!(refused(chat.authenticate(&token).await), "expired, though checked less than the interval ago");
+}
+
+/// The bodies of a room's newest `limit` messages, as a client reads them.
+async fn latest(chat: &Chat, user: &UserSummary, limit: u32) -> Vec<String> {
+    let page = chat.history(user, RoomId(1), Page::Latest { limit }).await.unwrap();
+    page.messages().iter().map(|m| m.body.as_str().to_owned()).collect()
+}
+
+async fn say(chat: &Chat, conn: &ConnId, text: &str) {
+    chat.send_message(conn, RoomId(1), MessageBody::parse(text).unwrap(), None).await.unwrap();
+}
+
+/// What another instance stores: the row, without this instance's send path.
+fn stored_elsewhere(author: &UserSummary, text: &str, at: Timestamp) -> NewMessage {
+    NewMessage {
+        room_id: RoomId(1),
+        author: author.clone(),
+        body: MessageBody::parse(text).unwrap(),
+        message_type: MessageType::Text,
+        client_id: None,
+        created_at: at,
+    }
+}
+
+#[tokio::test]
+async fn the_newest_page_shows_each_new_message_at_once_whatever_its_size() {
+    let (chat, _, _) = chat_on_manual_clock(ChatConfig { message_burst: 1_000, ..ChatConfig::default() }).await;
+    let conn = ConnId("c1".into());
+    let token = logged_in(&chat, "ann").await;
+    let ann = chat.authenticate(&token).await.unwrap();
+    chat.connect(conn.clone(), ann.clone()).await;
+    chat.join_room(&conn, RoomId(1)).await.unwrap();
+    let ann = ann.user;
+
+    assert!(latest(&chat, &ann, 100).await.is_empty());
+    say(&chat, &conn, "one").await;
+    assert_eq!(latest(&chat, &ann, 100).await, ["one"], "an empty page read before is not served again");
+    say(&chat, &conn, "two").await;
+    assert_eq!(latest(&chat, &ann, 1).await, ["two"]);
+    assert_eq!(latest(&chat, &ann, 100).await, ["one", "two"]);
+    for i in 3..=150 {
+        say(&chat, &conn, &i.to_string()).await;
+    }
+    let page = latest(&chat, &ann, 5).await;
+    assert_eq!(page, ["146", "147", "148", "149", "150"]);
+    let page = latest(&chat, &ann, 100).await;
+    assert_eq!((page.len(), page[0].as_str(), page[99].as_str()), (100, "51", "150"));
+    let page = latest(&chat, &ann, 200).await;
+    assert_eq!((page.len(), page[0].as_str()), (150, "one"), "more than a kept page holds is read from the store");
+}
+
+#[tokio::test]
+async fn a_message_stored_by_another_instance_shows_when_its_event_arrives_or_after_the_recheck_interval() {
+    let (chat, store, clock) = chat_on_manual_clock(ChatConfig::default()).await;
+    let token = logged_in(&chat, "ann").await;
+    let ann = chat.authenticate(&token).await.unwrap().user;
+    assert!(latest(&chat, &ann, 100).await.is_empty());
+
+    let (first, _) = store.insert_message(stored_elsewhere(&ann, "from b", clock.now())).await.unwrap();
+    chat.on_cluster_message(ClusterMsg::Event { audience: Audience::Room(RoomId(1)), event: Event::NewMessage(first) }).await;
+    assert_eq!(latest(&chat, &ann, 100).await, ["from b"], "the cluster event drops the kept page");
+
+    // The event of this one is lost (Redis away): the page is stale until the recheck.
+    store.insert_message(stored_elsewhere(&ann, "lost event", clock.now())).await.unwrap();
+    clock.advance(Duration::from_secs(RECENT_RECHECK_SECS.unsigned_abs()) - Duration::from_millis(1));
+    assert_eq!(latest(&chat, &ann, 100).await, ["from b"]);
+    clock.advance(Duration::from_millis(1));
+    assert_eq!(latest(&chat, &ann, 100).await, ["from b", "lost event"]);
 }

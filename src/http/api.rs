@@ -187,8 +187,8 @@ pub async fn messages(
 ) -> Result<Response, ApiError> {
     let room = room_id(&room)?;
     let page = Page::parse(q.before.as_deref(), q.after.as_deref(), q.limit.as_deref())?;
-    let messages = state.chat.history(&session.user, room, page).await?;
-    let body: Vec<MessagePayload<'_>> = messages.iter().map(MessagePayload::from).collect();
+    let page = state.chat.history(&session.user, room, page).await?;
+    let body: Vec<MessagePayload<'_>> = page.messages().iter().map(MessagePayload::from).collect();
     // Sized for a typical message up front (axum's `Json` starts at 128 bytes
     // and doubles its way up to a page's 25 KB).
     let mut json = Vec::with_capacity(256 * body.len() + 2);
