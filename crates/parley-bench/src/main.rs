@@ -100,6 +100,12 @@ enum Scenario {
         /// Shell command that restarts the server (and returns when it is started).
         #[arg(long)]
         restart: String,
+        /// Each client's first attempt after the restart waits a pseudo-random
+        /// 0..spread ms, so that they come back in no particular order, as
+        /// clients with a randomised backoff do (socket.io-client spreads its
+        /// first attempt over a second). 0: all at once, in client order.
+        #[arg(long, default_value_t = 500)]
+        spread_ms: u64,
     },
     /// GET /api/messages/<room> at a concurrency.
     History {
@@ -166,9 +172,9 @@ async fn run(cli: Cli) -> Result<serde_json::Value> {
             let users = load_users(&cli.users_file)?;
             scenarios::ingest(&base, &users, concurrency, rate, Duration::from_secs(secs)).await
         }
-        Scenario::Reconnect { clients, restart } => {
+        Scenario::Reconnect { clients, restart, spread_ms } => {
             let users = load_users(&cli.users_file)?;
-            scenarios::reconnect(&base, &users, clients, &restart).await
+            scenarios::reconnect(&base, &users, clients, &restart, Duration::from_millis(spread_ms)).await
         }
         Scenario::History { room, fill, concurrency, secs } => {
             let users = load_users(&cli.users_file)?;

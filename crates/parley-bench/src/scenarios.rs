@@ -423,7 +423,7 @@ pub async fn ingest(
 
 /// `reconnect`: `n` clients connected and joined; `restart` (a shell command)
 /// restarts the server; the time until every client is back and rejoined.
-pub async fn reconnect(base: &str, users: &[BenchUser], n: usize, restart: &str) -> Result<Value> {
+pub async fn reconnect(base: &str, users: &[BenchUser], n: usize, restart: &str, spread: Duration) -> Result<Value> {
     let rooms = Arc::new(rooms_for(base, &users[0], n, "reconnect").await?);
     let rejoined = Arc::new(AtomicU64::new(0));
     let refused_before = Arc::new(AtomicU64::new(0));
@@ -467,6 +467,9 @@ pub async fn reconnect(base: &str, users: &[BenchUser], n: usize, restart: &str)
             while !go.load(Ordering::SeqCst) {
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
+            // A fixed pseudo-random order (Knuth's multiplicative hash of i).
+            let slot = (i as u64).wrapping_mul(2_654_435_761) % 1_000_003;
+            tokio::time::sleep(spread.mul_f64(slot as f64 / 1_000_003.0)).await;
             // Back as a client library would: retry with a short, jittered pause.
             loop {
                 match connect(&base, &user, Some(discard_events())).await {
@@ -496,6 +499,8 @@ pub async fn reconnect(base: &str, users: &[BenchUser], n: usize, restart: &str)
     if !status.success() {
         return Err(format!("restart command failed: {status}").into());
     }
+    // The old server's graceful shutdown (and the new one's spawn).
+    let restart_secs = t.elapsed().as_secs_f64();
     go.store(true, Ordering::SeqCst);
     while rejoined.load(Ordering::SeqCst) < 2 * n as u64 {
         if t.elapsed() > Duration::from_secs(120) {
@@ -505,6 +510,7 @@ pub async fn reconnect(base: &str, users: &[BenchUser], n: usize, restart: &str)
     }
     let back = rejoined.load(Ordering::SeqCst) - n as u64;
     Ok(json!({"scenario": "reconnect", "clients": n, "back": back, "seconds_until_all_back": t.elapsed().as_secs_f64(),
+              "seconds_restarting": restart_secs, "spread_ms": spread.as_millis() as u64,
               "refused_before_restart": refused_before.load(Ordering::Relaxed)}))
 }
 
