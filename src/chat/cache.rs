@@ -2,7 +2,7 @@
 //! each go to the database: the sessions it saw lately, rooms by id, and each
 //! busy room's latest messages.
 //!
-//! Both are bounded (`quick_cache`: a concurrent map with an eviction policy,
+//! All are bounded (`quick_cache`: a concurrent map with an eviction policy,
 //! no background threads); a miss only costs the query it would have cost
 //! anyway.
 
@@ -185,7 +185,10 @@ pub(super) struct RecentMessages {
 
 impl RecentMessages {
     pub(super) fn new() -> Self {
-        Self { entries: Cache::with_weighter(RECENT_ROOMS, RECENT_BYTES, RecentWeight), changes: std::array::from_fn(|_| AtomicU64::new(0)) }
+        Self {
+            entries: Cache::with_weighter(RECENT_ROOMS, RECENT_BYTES, RecentWeight),
+            changes: std::array::from_fn(|_| AtomicU64::new(0)),
+        }
     }
 
     fn stripe(&self, room: RoomId) -> &AtomicU64 {
@@ -211,8 +214,8 @@ impl RecentMessages {
         let asked = limit.max(DEFAULT_PAGE);
         let messages: Arc<[Message]> = load(asked).await?.into();
         let complete = messages.len() < asked;
-        let bytes = messages.iter().map(|m| size_of::<Message>() + m.body.as_str().len() + AUTHOR_BYTES).sum::<usize>() as u64;
-        self.entries.insert(room, Recent { messages: messages.clone(), complete, loaded_at: now, bytes });
+        let bytes = messages.iter().map(|m| size_of::<Message>() + m.body.as_str().len() + AUTHOR_BYTES).sum::<usize>();
+        self.entries.insert(room, Recent { messages: messages.clone(), complete, loaded_at: now, bytes: bytes as u64 });
         if self.stripe(room).load(Ordering::SeqCst) != changes {
             self.entries.remove(&room);
         }
