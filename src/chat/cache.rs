@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use quick_cache::sync::Cache;
 
-use crate::domain::{Message, Room, RoomId, Timestamp, UserSummary};
+use crate::domain::{Message, Page, Room, RoomId, Timestamp, UserSummary};
 
 /// How long (in seconds) a session found in the store is trusted without
 /// asking again.
@@ -83,8 +83,11 @@ impl SessionCache {
                 Err(guard) => {
                     let endings = self.endings.load(Ordering::SeqCst);
                     let Some((user, expires_at)) = load().await? else { return Ok(None) };
-                    let _ = guard.insert(CachedSession { user: user.clone(), expires_at, checked_at: now });
-                    if self.endings.load(Ordering::SeqCst) != endings {
+                    // An Err means the entry was removed while the store was
+                    // asked (a logout): there is nothing to keep, by design.
+                    if guard.insert(CachedSession { user: user.clone(), expires_at, checked_at: now }).is_ok()
+                        && self.endings.load(Ordering::SeqCst) != endings
+                    {
                         self.entries.remove(token_hash);
                     }
                     return Ok(Some(user));
@@ -124,8 +127,12 @@ impl RoomCache {
             Ok(room) => Ok(Some(room)),
             Err(guard) => {
                 let room = load().await?;
-                if let Some(room) = &room {
-                    let _ = guard.insert(room.clone());
+                // Waiters get the room either way; an Err only means the
+                // entry was replaced meanwhile, which leaves a room as good.
+                if let Some(room) = &room
+                    && guard.insert(room.clone()).is_err()
+                {
+                    tracing::trace!(room_id = %room.id, "room cached meanwhile");
                 }
                 Ok(room)
             }
@@ -198,12 +205,12 @@ impl RecentMessages {
     /// The newest `limit` messages of the room, oldest first (a window on a
     /// shared list), from memory or else from `load`, which is asked for at
     /// least `limit`.
-    pub(super) async fn latest<E, F>(&self, room: RoomId, limit: usize, now: Timestamp, load: F) -> Result<HistoryPage, E>
+    pub(super) async fn latest<E, F>(&self, room: RoomId, limit: u32, now: Timestamp, load: F) -> Result<HistoryPage, E>
     where
-        F: AsyncFnOnce(usize) -> Result<Vec<Message>, E>,
+        F: AsyncFnOnce(u32) -> Result<Vec<Message>, E>,
     {
         if let Some(recent) = self.entries.get(&room) {
-            let fits = recent.complete || recent.messages.len() >= limit;
+            let fits = recent.complete || recent.messages.len() >= limit as usize;
             if fits && now < recent.loaded_at.plus_seconds(RECENT_RECHECK_SECS) {
                 return Ok(HistoryPage::newest(recent.messages, limit));
             }
@@ -211,9 +218,9 @@ impl RecentMessages {
         let changes = self.stripe(room).load(Ordering::SeqCst);
         // A page read cold is the default size at least, so that the common
         // requests that follow it are answered from memory.
-        let asked = limit.max(DEFAULT_PAGE);
+        let asked = limit.max(Page::DEFAULT_LIMIT);
         let messages: Arc<[Message]> = load(asked).await?.into();
-        let complete = messages.len() < asked;
+        let complete = messages.len() < asked as usize;
         let bytes = messages.iter().map(|m| size_of::<Message>() + m.body.as_str().len() + AUTHOR_BYTES).sum::<usize>();
         self.entries.insert(room, Recent { messages: messages.clone(), complete, loaded_at: now, bytes: bytes as u64 });
         if self.stripe(room).load(Ordering::SeqCst) != changes {
@@ -230,8 +237,6 @@ impl RecentMessages {
     }
 }
 
-const DEFAULT_PAGE: usize = crate::domain::Page::DEFAULT_LIMIT as usize;
-
 /// A page of history: the newest messages of a list that other readers may
 /// share.
 pub struct HistoryPage {
@@ -240,8 +245,8 @@ pub struct HistoryPage {
 }
 
 impl HistoryPage {
-    fn newest(messages: Arc<[Message]>, limit: usize) -> Self {
-        Self { start: messages.len().saturating_sub(limit), messages }
+    fn newest(messages: Arc<[Message]>, limit: u32) -> Self {
+        Self { start: messages.len().saturating_sub(limit as usize), messages }
     }
 
     pub(super) fn all(messages: Vec<Message>) -> Self {

@@ -59,11 +59,8 @@ impl Chat {
         match page {
             Page::Latest { limit } => {
                 let now = self.inner.clock.now();
-                let load = async |limit: usize| {
-                    let limit = u32::try_from(limit).unwrap_or(Page::MAX_LIMIT);
-                    store.messages(room.id, Page::Latest { limit }).await.map_err(store_error)
-                };
-                self.inner.recent.latest(room.id, limit as usize, now, load).await
+                let load = async |limit| store.messages(room.id, Page::Latest { limit }).await.map_err(store_error);
+                self.inner.recent.latest(room.id, limit, now, load).await
             }
             page => store.messages(room.id, page).await.map(HistoryPage::all).map_err(store_error),
         }
