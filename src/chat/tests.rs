@@ -1,4 +1,4 @@
-//! Use-case tests on a real (in-memory) SQLite store, with the outbound port
+//! Use-case tests on a real SQLite store (a fresh file each), with the outbound port
 //! recorded and time paused where timing matters.
 
 use std::net::IpAddr;
@@ -32,10 +32,18 @@ impl Recorder {
     }
 }
 
-async fn chat_with(config: ChatConfig) -> (Chat, Arc<Recorder>) {
-    let store = Arc::new(SqliteStore::open("sqlite::memory:").await.unwrap());
+/// A fresh SQLite database in a directory of its own, removed when the
+/// returned guard drops.
+async fn fresh_store() -> (Arc<SqliteStore>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("chat.db").display());
+    (Arc::new(SqliteStore::open(&url).await.unwrap()), dir)
+}
+
+async fn chat_with(config: ChatConfig) -> (Chat, Arc<Recorder>, tempfile::TempDir) {
+    let (store, dir) = fresh_store().await;
     let recorder = Arc::new(Recorder::default());
-    (Chat::new(store, recorder.clone(), None, Arc::new(SystemClock), config), recorder)
+    (Chat::new(store, recorder.clone(), None, Arc::new(SystemClock), config), recorder, dir)
 }
 
 async fn connected(chat: &Chat, name: &str, conn: &str) -> ConnId {
@@ -51,7 +59,7 @@ async fn connected(chat: &Chat, name: &str, conn: &str) -> ConnId {
 // Time is paused after the setup: the store's own I/O runs on real time.
 #[tokio::test]
 async fn a_typing_flag_expires_after_the_ttl_and_not_before() {
-    let (chat, rec) = chat_with(ChatConfig { typing_ttl: Duration::from_secs(5), ..ChatConfig::default() }).await;
+    let (chat, rec, _db) = chat_with(ChatConfig { typing_ttl: Duration::from_secs(5), ..ChatConfig::default() }).await;
     let ann = connected(&chat, "ann", "c1").await;
     chat.join_room(&ann, RoomId(1)).await.unwrap();
     tokio::time::pause();
@@ -64,7 +72,7 @@ async fn a_typing_flag_expires_after_the_ttl_and_not_before() {
 
 #[tokio::test]
 async fn only_the_newest_typing_flag_expires() {
-    let (chat, rec) = chat_with(ChatConfig { typing_ttl: Duration::from_secs(5), ..ChatConfig::default() }).await;
+    let (chat, rec, _db) = chat_with(ChatConfig { typing_ttl: Duration::from_secs(5), ..ChatConfig::default() }).await;
     let ann = connected(&chat, "ann", "c1").await;
     chat.join_room(&ann, RoomId(1)).await.unwrap();
     tokio::time::pause();
@@ -79,7 +87,7 @@ async fn only_the_newest_typing_flag_expires() {
 
 #[tokio::test]
 async fn a_user_goes_offline_only_when_their_last_connection_closes() {
-    let (chat, rec) = chat_with(ChatConfig::default()).await;
+    let (chat, rec, _db) = chat_with(ChatConfig::default()).await;
     let tab1 = connected(&chat, "ann", "c1").await;
     let user = chat.user_of(&tab1).unwrap();
     let tab2 = ConnId("c2".into());
@@ -114,11 +122,11 @@ impl ManualClock {
     }
 }
 
-async fn chat_on_manual_clock(config: ChatConfig) -> (Chat, Arc<SqliteStore>, Arc<ManualClock>) {
-    let store = Arc::new(SqliteStore::open("sqlite::memory:").await.unwrap());
+async fn chat_on_manual_clock(config: ChatConfig) -> (Chat, Arc<SqliteStore>, Arc<ManualClock>, tempfile::TempDir) {
+    let (store, dir) = fresh_store().await;
     let clock = Arc::new(ManualClock(Mutex::new(Timestamp::from_millis(1_700_000_000_000))));
     let chat = Chat::new(store.clone(), Arc::new(Recorder::default()), None, clock.clone(), config);
-    (chat, store, clock)
+    (chat, store, clock, dir)
 }
 
 async fn logged_in(chat: &Chat, name: &str) -> SessionToken {
@@ -133,7 +141,7 @@ fn refused(result: Result<AuthSession, ChatError>) -> bool {
 
 #[tokio::test]
 async fn a_session_ended_behind_the_chats_back_is_refused_once_the_recheck_interval_is_over() {
-    let (chat, store, clock) = chat_on_manual_clock(ChatConfig::default()).await;
+    let (chat, store, clock, _db) = chat_on_manual_clock(ChatConfig::default()).await;
     let token = logged_in(&chat, "ann").await;
     chat.authenticate(&token).await.unwrap();
     // What a logout on another instance leaves when its cluster message is lost.
@@ -146,7 +154,7 @@ async fn a_session_ended_behind_the_chats_back_is_refused_once_the_recheck_inter
 
 #[tokio::test]
 async fn logout_here_or_on_another_instance_ends_the_session_at_once() {
-    let (chat, store, _) = chat_on_manual_clock(ChatConfig::default()).await;
+    let (chat, store, _, _db) = chat_on_manual_clock(ChatConfig::default()).await;
     let here = logged_in(&chat, "ann").await;
     let there = chat.login("ann", "password1", IpAddr::from([127, 0, 0, 1])).await.unwrap().0;
     chat.authenticate(&here).await.unwrap();
@@ -163,7 +171,7 @@ async fn logout_here_or_on_another_instance_ends_the_session_at_once() {
 
 #[tokio::test]
 async fn a_remembered_session_still_ends_when_the_session_expires() {
-    let (chat, _, clock) = chat_on_manual_clock(ChatConfig { session_ttl: Duration::from_secs(2), ..ChatConfig::default() }).await;
+    let (chat, _, clock, _db) = chat_on_manual_clock(ChatConfig { session_ttl: Duration::from_secs(2), ..ChatConfig::default() }).await;
     let token = logged_in(&chat, "ann").await;
     clock.advance(Duration::from_millis(1_999));
     chat.authenticate(&token).await.unwrap();
@@ -195,7 +203,7 @@ fn stored_elsewhere(author: &UserSummary, text: &str, at: Timestamp) -> NewMessa
 
 #[tokio::test]
 async fn the_newest_page_shows_each_new_message_at_once_whatever_its_size() {
-    let (chat, _, _) = chat_on_manual_clock(ChatConfig { message_burst: 1_000, ..ChatConfig::default() }).await;
+    let (chat, _, _, _db) = chat_on_manual_clock(ChatConfig { message_burst: 1_000, ..ChatConfig::default() }).await;
     let conn = ConnId("c1".into());
     let token = logged_in(&chat, "ann").await;
     let ann = chat.authenticate(&token).await.unwrap();
@@ -222,7 +230,7 @@ async fn the_newest_page_shows_each_new_message_at_once_whatever_its_size() {
 
 #[tokio::test]
 async fn a_message_stored_by_another_instance_shows_when_its_event_arrives_or_after_the_recheck_interval() {
-    let (chat, store, clock) = chat_on_manual_clock(ChatConfig::default()).await;
+    let (chat, store, clock, _db) = chat_on_manual_clock(ChatConfig::default()).await;
     let token = logged_in(&chat, "ann").await;
     let ann = chat.authenticate(&token).await.unwrap().user;
     assert!(latest(&chat, &ann, 100).await.is_empty());

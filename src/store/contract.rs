@@ -21,7 +21,7 @@ pub(crate) fn new_user(name: &str) -> NewUser {
     }
 }
 
-fn message(room: RoomId, author: &UserSummary, text: &str, client_id: Option<&str>, at: i64) -> NewMessage {
+pub(crate) fn message(room: RoomId, author: &UserSummary, text: &str, client_id: Option<&str>, at: i64) -> NewMessage {
     NewMessage {
         room_id: room,
         author: author.clone(),

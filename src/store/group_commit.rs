@@ -1,6 +1,8 @@
-//! Group commit, shared by every backend: the sends that arrive while a
-//! transaction commits wait together and go into the next one, so one durable
-//! commit (one fsync) acknowledges many messages.
+//! Group commit for the database servers (MariaDB/MySQL, PostgreSQL): the
+//! sends that arrive while a transaction commits wait together and go into the
+//! next one, so one durable commit (one log flush) acknowledges many messages.
+//! SQLite does the same on its writer thread (`sqlite::writer`), which forms
+//! its batches itself.
 //!
 //! A backend says how it stores a batch in one transaction ([`CommitBatch`]);
 //! this module queues the sends, forms the batches, and answers each send once
@@ -37,8 +39,8 @@ pub(crate) struct GroupCommit {
 
 impl GroupCommit {
     /// Starts `writers` tasks that take batches of at most `max_batch` sends
-    /// from one queue. One writer suits a database with one writer (SQLite);
-    /// a database server commits several batches at once, one per connection.
+    /// from one queue: a database server commits several batches at once,
+    /// one per connection.
     pub fn start(backend: Arc<dyn CommitBatch>, writers: usize, max_batch: usize) -> Self {
         let (queue, requests) = mpsc::channel(16 * max_batch);
         let requests = Arc::new(Mutex::new(requests));

@@ -122,16 +122,7 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
 pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
     match &e {
         sqlx::Error::Database(db) if db.is_unique_violation() => {
-            let m = db.message();
-            if m.contains("username_folded") {
-                StoreError::UsernameTaken
-            } else if m.contains("email_folded") {
-                StoreError::EmailTaken
-            } else if m.contains("room_name_folded") {
-                StoreError::RoomNameTaken
-            } else {
-                StoreError::Other(e.to_string())
-            }
+            taken(db.message()).unwrap_or_else(|| StoreError::Other(e.to_string()))
         }
         sqlx::Error::Database(db) if db.code().is_some_and(|c| connection_lost(&c)) => {
             StoreError::Unavailable(e.to_string())
@@ -143,6 +134,20 @@ pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
         | sqlx::Error::PoolClosed
         | sqlx::Error::WorkerCrashed => StoreError::Unavailable(e.to_string()),
         _ => StoreError::Other(e.to_string()),
+    }
+}
+
+/// What a unique constraint's violation means, by the column its message
+/// names (every database names the index or column).
+pub(crate) fn taken(message: &str) -> Option<StoreError> {
+    if message.contains("username_folded") {
+        Some(StoreError::UsernameTaken)
+    } else if message.contains("email_folded") {
+        Some(StoreError::EmailTaken)
+    } else if message.contains("room_name_folded") {
+        Some(StoreError::RoomNameTaken)
+    } else {
+        None
     }
 }
 

@@ -10,15 +10,14 @@ use crate::domain::{
     RoomType, Timestamp, User, UserId, UserSummary, Username,
 };
 
-/// The column types Parley reads; every backend decodes them.
-pub trait ParleyRow: Row
-where
-    for<'r> &'r str: ColumnIndex<Self>,
-{
-    fn int(&self, col: &str) -> Result<i64, sqlx::Error>;
-    fn opt_int(&self, col: &str) -> Result<Option<i64>, sqlx::Error>;
-    fn text(&self, col: &str) -> Result<String, sqlx::Error>;
-    fn opt_text(&self, col: &str) -> Result<Option<String>, sqlx::Error>;
+/// The column types Parley reads. Every sqlx backend decodes them, and so
+/// does the SQLite writer's own connection ([`super::sqlite`]).
+pub trait ParleyRow {
+    type Error;
+    fn int(&self, col: &str) -> Result<i64, Self::Error>;
+    fn opt_int(&self, col: &str) -> Result<Option<i64>, Self::Error>;
+    fn text(&self, col: &str) -> Result<String, Self::Error>;
+    fn opt_text(&self, col: &str) -> Result<Option<String>, Self::Error>;
 }
 
 impl<R, DB> ParleyRow for R
@@ -29,6 +28,7 @@ where
     for<'r> i64: Decode<'r, DB> + Type<DB>,
     for<'r> String: Decode<'r, DB> + Type<DB>,
 {
+    type Error = sqlx::Error;
     fn int(&self, col: &str) -> Result<i64, sqlx::Error> {
         self.try_get(col)
     }
@@ -68,17 +68,11 @@ macro_rules! message_columns {
 pub(crate) use {message_columns, room_columns, user_columns};
 
 /// A [`user`] row with the session's `expires_at` beside it.
-pub fn session_user<R: ParleyRow>(r: &R) -> Result<SessionUser, sqlx::Error>
-where
-    for<'r> &'r str: ColumnIndex<R>,
-{
+pub fn session_user<R: ParleyRow>(r: &R) -> Result<SessionUser, R::Error> {
     Ok(SessionUser { user: user(r)?, expires_at: Timestamp::from_millis(r.int("expires_at")?) })
 }
 
-pub fn user<R: ParleyRow>(r: &R) -> Result<User, sqlx::Error>
-where
-    for<'r> &'r str: ColumnIndex<R>,
-{
+pub fn user<R: ParleyRow>(r: &R) -> Result<User, R::Error> {
     Ok(User {
         id: UserId(r.int("id")?),
         username: Username::from_trusted(r.text("username")?),
@@ -91,10 +85,7 @@ where
     })
 }
 
-pub fn room<R: ParleyRow>(r: &R) -> Result<Room, sqlx::Error>
-where
-    for<'r> &'r str: ColumnIndex<R>,
-{
+pub fn room<R: ParleyRow>(r: &R) -> Result<Room, R::Error> {
     Ok(Room {
         id: RoomId(r.int("id")?),
         name: RoomName::from_trusted(r.text("room_name")?),
@@ -104,10 +95,7 @@ where
     })
 }
 
-pub fn message<R: ParleyRow>(r: &R) -> Result<Message, sqlx::Error>
-where
-    for<'r> &'r str: ColumnIndex<R>,
-{
+pub fn message<R: ParleyRow>(r: &R) -> Result<Message, R::Error> {
     Ok(Message {
         id: MessageId(r.int("id")?),
         room_id: RoomId(r.int("room_id")?),

@@ -1,38 +1,35 @@
 //! The embedded default: one SQLite file in WAL mode.
 //!
-//! Writes go through a pool of exactly one connection, so concurrent sends queue
-//! in Parley instead of failing with "database is locked"; reads use a separate
-//! pool of several connections, which WAL lets run beside the writer. Every ack
-//! follows a commit made with `synchronous=FULL`. Messages are group-committed:
-//! the sends that queue up while one transaction commits go into the next.
+//! Writes go through exactly one connection, owned by a thread of its own
+//! ([`writer`]), so concurrent writes queue in Parley instead of failing with
+//! "database is locked"; reads use a pool of several sqlx connections, which
+//! WAL lets run beside the writer. Every ack follows a commit made with
+//! `synchronous=FULL`. Messages are group-committed: the sends that queue up
+//! while one transaction commits go into the next.
 
 use std::str::FromStr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::Row;
-use sqlx::sqlite::{
-    Sqlite, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{ConnectOptions, Connection, Row};
 
-use super::group_commit::{
-    BatchPlan, CommitBatch, GroupCommit, client_id_keys, find_by_client_ids, multi_row_insert, power_of_two_chunks,
-};
-use super::rows::{self, message_columns, room_columns, user_columns};
+use super::rows::{self, ParleyRow, message_columns, room_columns, user_columns};
 use super::{Inserted, NewSession, Page, SessionUser, Store, StoreError, map_err};
 use crate::domain::{
     AvatarColor, ClientId, DisplayName, Message, MessageBody, MessageId, MessageType, NewMessage, NewUser, Room, RoomId,
     RoomName, RoomType, Timestamp, User, UserId, UserSummary, Username,
 };
+use writer::WriteThread;
+
+mod writer;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 pub struct SqliteStore {
-    writer: SqlitePool,
+    writer: WriteThread,
     reader: SqlitePool,
-    /// Sends waiting for the group-commit writer.
-    ingest: GroupCommit,
 }
 
 impl SqliteStore {
@@ -45,33 +42,28 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true)
             .pragma("temp_store", "memory");
-        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
+        if url.contains(":memory:") || url.contains("mode=memory") {
+            // The writer and the readers are separate connections, and each
+            // would see a database of its own.
+            return Err(StoreError::Other(
+                "an in-memory SQLite database is not supported; name a file (sqlite:parley.db)".into(),
+            ));
+        }
+        let mut migrating = options.connect().await.map_err(map_err)?;
+        MIGRATOR.run(&mut migrating).await.map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
+        migrating.close().await.map_err(map_err)?;
+        let writer = WriteThread::open(options.get_filename().to_owned()).await?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(4)
+            // A file has no server that could have gone away; sqlx's check
+            // is one more hand-off to the connection's thread per query.
             .test_before_acquire(false)
-            .min_connections(1)
             .idle_timeout(None)
             .max_lifetime(None)
-            .connect_with(options.clone())
+            .connect_with(options.read_only(true))
             .await
             .map_err(map_err)?;
-        MIGRATOR.run(&writer).await.map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
-        let reader = if in_memory {
-            writer.clone()
-        } else {
-            SqlitePoolOptions::new()
-                .max_connections(4)
-                // A file has no server that could have gone away; sqlx's check
-                // is one more hand-off to the connection's thread per query.
-                .test_before_acquire(false)
-                .idle_timeout(None)
-                .max_lifetime(None)
-                .connect_with(options.read_only(true))
-                .await
-                .map_err(map_err)?
-        };
-        let ingest = GroupCommit::start(Arc::new(Writer(writer.clone())), 1, MAX_BATCH);
-        Ok(Self { writer, reader, ingest })
+        Ok(Self { writer, reader })
     }
 }
 
@@ -91,30 +83,35 @@ impl Store for SqliteStore {
         if path.exists() {
             return Err(StoreError::Other(format!("{} already exists", path.display())));
         }
-        let target = path.to_str().ok_or_else(|| StoreError::Other("the backup path is not UTF-8".into()))?;
-        // VACUUM INTO copies a consistent snapshot while other connections keep working.
-        sqlx::query("VACUUM INTO ?").bind(target).execute(&self.writer).await.map_err(map_err)?;
+        let target = path.to_str().ok_or_else(|| StoreError::Other("the backup path is not UTF-8".into()))?.to_owned();
+        // VACUUM INTO copies a consistent snapshot while the readers keep working.
+        self.writer.run(move |conn| conn.execute("VACUUM INTO ?", [target])).await?;
         Ok(())
     }
 
     async fn create_user(&self, u: NewUser) -> Result<User, StoreError> {
-        let row = sqlx::query(
-            "INSERT INTO users (username, username_folded, email, email_folded, display_name, password_hash, \
-             avatar_color, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-        )
-        .bind(u.username.as_str())
-        .bind(u.username.folded())
-        .bind(u.email.as_str())
-        .bind(u.email.folded())
-        .bind(u.display_name.as_str())
-        .bind(&u.password_hash)
-        .bind(u.avatar_color.as_str())
-        .bind(u.created_at.as_millis())
-        .fetch_one(&self.writer)
-        .await
-        .map_err(map_err)?;
+        let row = (
+            u.username.as_str().to_owned(),
+            u.username.folded(),
+            u.email.as_str().to_owned(),
+            u.email.folded(),
+            u.display_name.as_str().to_owned(),
+            u.password_hash.clone(),
+            u.avatar_color.as_str().to_owned(),
+            u.created_at.as_millis(),
+        );
+        let id = self
+            .writer
+            .run(move |conn| {
+                conn.prepare_cached(
+                    "INSERT INTO users (username, username_folded, email, email_folded, display_name, password_hash, \
+                     avatar_color, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                )?
+                .query_row(params![row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7], |r| r.get(0))
+            })
+            .await?;
         Ok(User {
-            id: UserId(row.try_get("id").map_err(map_err)?),
+            id: UserId(id),
             username: u.username,
             email: u.email.as_str().to_owned(),
             display_name: u.display_name,
@@ -132,24 +129,23 @@ impl Store for SqliteStore {
     }
 
     async fn set_last_seen(&self, user: UserId, at: Timestamp) -> Result<(), StoreError> {
-        sqlx::query("UPDATE users SET last_seen = ? WHERE id = ?")
-            .bind(at.as_millis())
-            .bind(user.0)
-            .execute(&self.writer)
-            .await
-            .map_err(map_err)?;
+        self.writer
+            .run(move |conn| {
+                conn.prepare_cached("UPDATE users SET last_seen = ? WHERE id = ?")?.execute(params![at.as_millis(), user.0])
+            })
+            .await?;
         Ok(())
     }
 
     async fn create_session(&self, s: NewSession) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)")
-            .bind(&s.token_hash)
-            .bind(s.user_id.0)
-            .bind(s.created_at.as_millis())
-            .bind(s.expires_at.as_millis())
-            .execute(&self.writer)
-            .await
-            .map_err(map_err)?;
+        self.writer
+            .run(move |conn| {
+                conn.prepare_cached(
+                    "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
+                )?
+                .execute(params![s.token_hash, s.user_id.0, s.created_at.as_millis(), s.expires_at.as_millis()])
+            })
+            .await?;
         Ok(())
     }
 
@@ -169,11 +165,10 @@ impl Store for SqliteStore {
     }
 
     async fn delete_session(&self, token_hash: &[u8]) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM sessions WHERE token_hash = ?")
-            .bind(token_hash)
-            .execute(&self.writer)
-            .await
-            .map_err(map_err)?;
+        let token_hash = token_hash.to_vec();
+        self.writer
+            .run(move |conn| conn.prepare_cached("DELETE FROM sessions WHERE token_hash = ?")?.execute([token_hash]))
+            .await?;
         Ok(())
     }
 
@@ -201,28 +196,25 @@ impl Store for SqliteStore {
         created_by: UserId,
         at: Timestamp,
     ) -> Result<Room, StoreError> {
-        let mut tx = self.writer.begin().await.map_err(map_err)?;
-        let row = sqlx::query(
-            "INSERT INTO rooms (room_name, room_name_folded, room_type, created_by, created_at) \
-             VALUES (?, ?, ?, ?, ?) RETURNING id",
-        )
-        .bind(name.as_str())
-        .bind(name.folded())
-        .bind(room_type.as_str())
-        .bind(created_by.0)
-        .bind(at.as_millis())
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        let id = RoomId(row.try_get("id").map_err(map_err)?);
-        sqlx::query("INSERT INTO room_members (room_id, user_id, role, joined_at) VALUES (?, ?, 'owner', ?)")
-            .bind(id.0)
-            .bind(created_by.0)
-            .bind(at.as_millis())
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        tx.commit().await.map_err(map_err)?;
+        let row = (name.as_str().to_owned(), name.folded(), room_type.as_str(), created_by.0, at.as_millis());
+        let id = self
+            .writer
+            .run(move |conn| {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let id: i64 = tx
+                    .prepare_cached(
+                        "INSERT INTO rooms (room_name, room_name_folded, room_type, created_by, created_at) \
+                         VALUES (?, ?, ?, ?, ?) RETURNING id",
+                    )?
+                    .query_row(params![row.0, row.1, row.2, row.3, row.4], |r| r.get(0))?;
+                tx.prepare_cached(
+                    "INSERT INTO room_members (room_id, user_id, role, joined_at) VALUES (?, ?, 'owner', ?)",
+                )?
+                .execute(params![id, row.3, row.4])?;
+                tx.commit()?;
+                Ok(RoomId(id))
+            })
+            .await?;
         Ok(Room { id, name: name.clone(), room_type, created_by: Some(created_by), created_at: at })
     }
 
@@ -237,7 +229,7 @@ impl Store for SqliteStore {
     }
 
     async fn insert_message(&self, m: NewMessage) -> Result<(Message, Inserted), StoreError> {
-        self.ingest.insert(m).await
+        self.writer.insert(m).await
     }
 
     /// The page comes back as one JSON array in one row, oldest first. sqlx
@@ -299,96 +291,74 @@ impl JsonMessage {
     }
 }
 
-/// Inserts one message inside the batch's transaction; a `client_id` this
-/// user already used (in an earlier batch or earlier in this one) finds the
-/// first message instead.
-async fn insert_one(conn: &mut SqliteConnection, m: NewMessage) -> Result<(Message, Inserted), StoreError> {
-    let row = sqlx::query(
-        "INSERT INTO messages (room_id, user_id, message, message_type, client_id, created_at) \
-         VALUES (?, ?, ?, ?, ?, ?) \
-         ON CONFLICT (user_id, client_id) WHERE client_id IS NOT NULL DO NOTHING RETURNING id",
-    )
-    .bind(m.room_id.0)
-    .bind(m.author.id.0)
-    .bind(m.body.as_str())
-    .bind(m.message_type.as_str())
-    .bind(m.client_id.as_ref().map(ClientId::as_str))
-    .bind(m.created_at.as_millis())
-    .fetch_optional(&mut *conn)
-    .await
-    .map_err(map_err)?;
-    if let Some(row) = row {
-        let id = MessageId(row.try_get("id").map_err(map_err)?);
-        let message = m.stored_as(id);
-        return Ok((message, Inserted::New));
+/// Stores a batch of sends in one transaction (one fsync with
+/// `synchronous=FULL`). A `client_id` its user already used, in an earlier
+/// batch or earlier in this one, conflicts on the (user_id, client_id) index
+/// and answers with the message stored first.
+///
+/// On this thread a statement costs microseconds, so each send is its own
+/// prepared insert; sqlx's thread hand-offs were why they had to be
+/// multi-row inserts before.
+fn commit_batch(conn: &mut rusqlite::Connection, batch: &[NewMessage]) -> rusqlite::Result<Vec<(Message, Inserted)>> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut results = Vec::with_capacity(batch.len());
+    {
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO messages (room_id, user_id, message, message_type, client_id, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (user_id, client_id) WHERE client_id IS NOT NULL DO NOTHING RETURNING id",
+        )?;
+        let mut find = tx.prepare_cached(concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM messages m JOIN users u ON u.id = m.user_id WHERE m.user_id = ? AND m.client_id = ?"
+        ))?;
+        for m in batch {
+            let client_id = m.client_id.as_ref().map(ClientId::as_str);
+            let id: Option<i64> = insert
+                .query_row(
+                    params![
+                        m.room_id.0,
+                        m.author.id.0,
+                        m.body.as_str(),
+                        m.message_type.as_str(),
+                        client_id,
+                        m.created_at.as_millis()
+                    ],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let result = match id {
+                Some(id) => (m.clone().stored_as(MessageId(id)), Inserted::New),
+                None => {
+                    let stored = find.query_row(params![m.author.id.0, client_id], |r| rows::message(&LiteRow(r)))?;
+                    (stored, Inserted::Existing)
+                }
+            };
+            results.push(result);
+        }
     }
-    let sql = concat!(
-        "SELECT ",
-        message_columns!(),
-        " FROM messages m JOIN users u ON u.id = m.user_id WHERE m.user_id = ? AND m.client_id = ?"
-    );
-    let row = sqlx::query(sql)
-        .bind(m.author.id.0)
-        .bind(m.client_id.as_ref().map(ClientId::as_str))
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(map_err)?;
-    Ok((rows::message(&row).map_err(map_err)?, Inserted::Existing))
+    tx.commit()?;
+    Ok(results)
 }
 
+/// A row of the writer's connection, read by the shared [`rows`] mapping.
+struct LiteRow<'a, 'r>(&'a rusqlite::Row<'r>);
 
-/// How many sends one transaction takes at most.
-const MAX_BATCH: usize = 1024;
-
-/// The one writer connection, storing a batch of sends in one transaction
-/// (`synchronous=FULL`: one fsync for the whole batch).
-struct Writer(SqlitePool);
-
-#[async_trait]
-impl CommitBatch for Writer {
-    /// One transaction in a few statements, not one per send: every statement
-    /// is a round trip to sqlx's connection thread, and with a statement per
-    /// send that thread spent most of its time being woken and put to sleep.
-    async fn commit_batch(&self, batch: &[NewMessage]) -> Result<Vec<(Message, Inserted)>, StoreError> {
-        if let [one] = batch {
-            let mut tx = self.0.begin().await.map_err(map_err)?;
-            let result = insert_one(&mut tx, one.clone()).await?;
-            tx.commit().await.map_err(map_err)?;
-            return Ok(vec![result]);
-        }
-        let mut tx = self.0.begin().await.map_err(map_err)?;
-        let stored = already_stored(&mut tx, batch).await?;
-        let plan = BatchPlan::new(batch, stored);
-        let fresh: Vec<&NewMessage> = plan.fresh.iter().map(|&i| &batch[i]).collect();
-        let mut ids = Vec::with_capacity(fresh.len());
-        for chunk in power_of_two_chunks(&fresh) {
-            let done = multi_row_insert::<Sqlite>(chunk).build().execute(&mut *tx).await.map_err(map_err)?;
-            // AUTOINCREMENT numbers the rows of one INSERT consecutively, in
-            // VALUES order, and this is the only writer.
-            let count = i64::try_from(chunk.len()).unwrap_or(i64::MAX);
-            if done.rows_affected() != chunk.len() as u64 {
-                return Err(StoreError::Other(format!("{} of {count} messages inserted", done.rows_affected())));
-            }
-            let first = done.last_insert_rowid() - count + 1;
-            ids.extend((first..first + count).map(MessageId));
-        }
-        tx.commit().await.map_err(map_err)?;
-        Ok(plan.answer(batch, &ids))
+impl ParleyRow for LiteRow<'_, '_> {
+    type Error = rusqlite::Error;
+    fn int(&self, col: &str) -> rusqlite::Result<i64> {
+        self.0.get(col)
     }
-}
-
-/// The messages already stored under the batch's (author, `client_id`) pairs:
-/// retries of sends that an earlier batch committed.
-async fn already_stored(conn: &mut SqliteConnection, batch: &[NewMessage]) -> Result<Vec<Message>, StoreError> {
-    let mut stored = Vec::new();
-    // SQLite caps an expression's depth at 1,000, hence the chunks (a
-    // row-value `IN (VALUES …)` would need none, but scans the table).
-    for chunk in client_id_keys(batch).chunks(128) {
-        for row in find_by_client_ids::<Sqlite>(chunk).build().fetch_all(&mut *conn).await.map_err(map_err)? {
-            stored.push(rows::message(&row).map_err(map_err)?);
-        }
+    fn opt_int(&self, col: &str) -> rusqlite::Result<Option<i64>> {
+        self.0.get(col)
     }
-    Ok(stored)
+    fn text(&self, col: &str) -> rusqlite::Result<String> {
+        self.0.get(col)
+    }
+    fn opt_text(&self, col: &str) -> rusqlite::Result<Option<String>> {
+        self.0.get(col)
+    }
 }
 
 #[cfg(test)]
@@ -426,5 +396,33 @@ mod tests {
         let second = SqliteStore::open(&url).await.unwrap();
         let rooms = second.rooms_visible_to(crate::domain::UserId(1)).await.unwrap();
         assert_eq!(rooms.len(), 3);
+    }
+
+    #[tokio::test]
+    async fn an_in_memory_database_is_refused_with_a_clear_error() {
+        let Err(e) = SqliteStore::open("sqlite::memory:").await else { panic!("an in-memory database opened") };
+        assert!(e.to_string().contains("in-memory SQLite database is not supported"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn closing_stores_every_write_already_queued_and_refuses_later_ones() {
+        use crate::domain::{Page, RoomId, UserSummary};
+        use crate::store::{StoreError, contract};
+
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite:{}", dir.path().join("close.db").display());
+        let store = SqliteStore::open(&url).await.unwrap();
+        let author = UserSummary::from(&store.create_user(contract::new_user("ann")).await.unwrap());
+        let sends = (0..50).map(|i| store.insert_message(contract::message(RoomId(1), &author, &format!("m{i}"), None, i)));
+        // join! polls the sends first, and each is queued on its first poll.
+        let (sent, ()) = tokio::join!(futures_util::future::join_all(sends), store.close());
+        assert!(sent.iter().all(Result::is_ok), "every send queued before the close is stored and answered");
+        let late = store.insert_message(contract::message(RoomId(1), &author, "late", None, 99)).await;
+        assert!(matches!(late, Err(StoreError::Unavailable(_))), "a send after the close: {late:?}");
+        assert!(matches!(store.set_last_seen(author.id, crate::domain::Timestamp::from_millis(1)).await, Err(StoreError::Unavailable(_))));
+
+        let reopened = SqliteStore::open(&url).await.unwrap();
+        let stored = reopened.messages(RoomId(1), Page::Latest { limit: 100 }).await.unwrap();
+        assert_eq!(stored.len(), 50, "all 50 are in the file after a reopen");
     }
 }

@@ -1,0 +1,242 @@
+//! The one connection that writes to the SQLite file, on a thread of its own,
+//! and the group commit of messages.
+//!
+//! sqlx runs each SQLite statement on its connection's thread and hands the
+//! result back to the runtime: two thread wake-ups per statement, about a
+//! dozen per group-commit batch, and the thread idle between statements
+//! (BENCHMARKS.md, "Durable ingest on SQLite"). Here every write is one job
+//! run on the thread, with one hand-off there and one back, and the thread
+//! forms the batches of messages itself: the sends that queued while one
+//! batch committed are the next batch, taken without waiting for anyone.
+//! Every write goes through this thread, so SQLite's write lock is never
+//! contended from inside Parley, and SQLite's sleep-and-retry busy handler
+//! never runs between our writes.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError, mpsc};
+use std::time::Duration;
+
+use rusqlite::{Connection, ErrorCode, OpenFlags};
+use tokio::sync::oneshot;
+
+use crate::domain::{Message, NewMessage};
+use crate::store::{Inserted, StoreError};
+
+type Stored = Result<(Message, Inserted), StoreError>;
+
+enum Job {
+    /// Any write, run on its own.
+    Run(Box<dyn FnOnce(&mut Connection) + Send>),
+    /// A message to store; the messages queued together are one transaction.
+    Message(NewMessage, oneshot::Sender<Stored>),
+}
+
+
+/// How many messages one transaction takes at most.
+const MAX_BATCH: usize = 1024;
+
+/// The writer thread's queue of work, and the word that it has stopped.
+pub(super) struct WriteThread {
+    /// `None` once closing has begun.
+    jobs: Mutex<Option<mpsc::Sender<Job>>>,
+    /// Answered when the thread has run its last job and closed the connection.
+    stopped: Mutex<Option<oneshot::Receiver<()>>>,
+}
+
+impl WriteThread {
+    /// Opens the (existing, migrated) database file at `path` for writing, on
+    /// a new thread that then runs every job given to [`WriteThread::run`].
+    pub async fn open(path: PathBuf) -> Result<Self, StoreError> {
+        let (opened, open_result) = oneshot::channel();
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let (stopped_tx, stopped) = oneshot::channel();
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || {
+                let mut conn = match connect(&path) {
+                    Ok(conn) => conn,
+                    Err(e) => {
+                        let _ = opened.send(Err(e)); // the opener is waiting for exactly this
+                        return;
+                    }
+                };
+                if opened.send(Ok(())).is_err() {
+                    return; // the opener gave up
+                }
+                serve(&mut conn, &queue);
+                if let Err((_, e)) = conn.close() {
+                    tracing::warn!(error = %e, "closing the SQLite writer connection");
+                }
+                let _ = stopped_tx.send(()); // nobody waiting is fine: the store was dropped, not closed
+            })
+            .map_err(|e| StoreError::Other(format!("cannot start the SQLite writer thread: {e}")))?;
+        open_result.await.map_err(|_| StoreError::Other("the SQLite writer thread stopped while opening".into()))??;
+        Ok(Self { jobs: Mutex::new(Some(jobs)), stopped: Mutex::new(Some(stopped)) })
+    }
+
+    /// Runs `work` on the writer's connection, after the jobs queued before
+    /// it, and returns its result.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.queue(Job::Run(Box::new(move |conn| {
+            // No one to tell means the caller stopped waiting (its socket went
+            // away); the write is done all the same, as a retry will find.
+            let _ = reply.send(work(conn).map_err(lite_err));
+        })))?;
+        answer.await.map_err(|_| stopped())?
+    }
+
+    /// Stores a message in the next batch and waits until it is committed
+    /// (or has failed).
+    pub async fn insert(&self, message: NewMessage) -> Stored {
+        let (reply, answer) = oneshot::channel();
+        self.queue(Job::Message(message, reply))?;
+        answer.await.map_err(|_| stopped())?
+    }
+
+    fn queue(&self, job: Job) -> Result<(), StoreError> {
+        match &*self.jobs.lock().unwrap_or_else(PoisonError::into_inner) {
+            Some(jobs) => jobs.send(job).map_err(|_| stopped()),
+            None => Err(stopped()),
+        }
+    }
+
+    /// Runs the jobs already queued, refuses new ones, and closes the connection.
+    pub async fn close(&self) {
+        drop(self.jobs.lock().unwrap_or_else(PoisonError::into_inner).take());
+        let stopped = self.stopped.lock().unwrap_or_else(PoisonError::into_inner).take();
+        if let Some(stopped) = stopped {
+            let _ = stopped.await; // an Err means the thread ended without saying so: stopped all the same
+        }
+    }
+}
+
+fn stopped() -> StoreError {
+    StoreError::Unavailable("the SQLite writer has stopped".into())
+}
+
+/// The thread's loop: runs each job in turn until every sender is gone (the
+/// store closed or dropped). A message takes every message queued behind it,
+/// up to the first job of another kind, into its batch.
+fn serve(conn: &mut Connection, queue: &mpsc::Receiver<Job>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut replies = Vec::with_capacity(MAX_BATCH);
+    let mut next = queue.recv().ok();
+    while let Some(job) = next.take() {
+        match job {
+            Job::Run(work) => {
+                // A job that panics drops its reply, so its caller gets an
+                // error; its transaction, if open, rolls back as it unwinds,
+                // and the thread serves the next job.
+                if catch_unwind(AssertUnwindSafe(|| work(conn))).is_err() {
+                    tracing::error!("a SQLite write panicked; it was rolled back");
+                }
+            }
+            Job::Message(message, reply) => {
+                batch.push(message);
+                replies.push(reply);
+                while batch.len() < MAX_BATCH {
+                    match queue.try_recv() {
+                        Ok(Job::Message(message, reply)) => {
+                            batch.push(message);
+                            replies.push(reply);
+                        }
+                        Ok(other) => {
+                            next = Some(other);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                commit(conn, &batch, &mut replies);
+                batch.clear();
+            }
+        }
+        if next.is_none() {
+            next = queue.recv().ok();
+        }
+    }
+}
+
+/// Commits one batch and answers each of its sends. A batch that fails is
+/// retried a message at a time, so one bad message (its room deleted
+/// meanwhile) cannot fail the others. An answer that cannot be delivered means
+/// its sender stopped waiting; the message is stored all the same, as its retry
+/// will find.
+fn commit(conn: &mut Connection, batch: &[NewMessage], replies: &mut Vec<oneshot::Sender<Stored>>) {
+    metrics::histogram!("parley_store_batch_size").record(batch.len() as f64);
+    match attempt(conn, batch) {
+        Ok(results) => {
+            for (reply, result) in replies.drain(..).zip(results) {
+                let _ = reply.send(Ok(result));
+            }
+        }
+        Err(e) if batch.len() > 1 => {
+            tracing::debug!(error = %e, size = batch.len(), "batch failed; storing its messages one at a time");
+            for (message, reply) in batch.iter().zip(replies.drain(..)) {
+                let result = attempt(conn, std::slice::from_ref(message)).and_then(|mut one| {
+                    one.pop().ok_or_else(|| StoreError::Other("a batch of one gave no answer".into()))
+                });
+                let _ = reply.send(result);
+            }
+        }
+        Err(e) => {
+            if let Some(reply) = replies.pop() {
+                let _ = reply.send(Err(e));
+            }
+        }
+    }
+}
+
+/// One transaction for `batch`. A panic inside it rolls the transaction back
+/// as it unwinds and becomes an error, so the thread goes on serving.
+fn attempt(conn: &mut Connection, batch: &[NewMessage]) -> Result<Vec<(Message, Inserted)>, StoreError> {
+    match catch_unwind(AssertUnwindSafe(|| super::commit_batch(conn, batch))) {
+        Ok(result) => result.map_err(lite_err),
+        Err(_) => {
+            tracing::error!(size = batch.len(), "storing messages panicked; the transaction was rolled back");
+            Err(StoreError::Other("storing the message failed".into()))
+        }
+    }
+}
+
+/// The writer's connection, with the settings sqlx gives the readers: WAL,
+/// every commit synced to disk (`synchronous=FULL`, what an ack promises),
+/// foreign keys enforced.
+fn connect(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+        .map_err(lite_err)?;
+    conn.busy_timeout(Duration::from_secs(10)).map_err(lite_err)?;
+    let mode: String =
+        conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0)).map_err(lite_err)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Other(format!("SQLite would not use WAL (journal_mode is {mode})")));
+    }
+    conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;")
+        .map_err(lite_err)?;
+    conn.set_prepared_statement_cache_capacity(32);
+    Ok(conn)
+}
+
+/// Turns a rusqlite error into what it means for Parley, as
+/// [`crate::store::map_err`] does for sqlx's.
+fn lite_err(e: rusqlite::Error) -> StoreError {
+    match &e {
+        rusqlite::Error::SqliteFailure(failure, message) => match failure.code {
+            ErrorCode::ConstraintViolation if failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE => {
+                message.as_deref().and_then(crate::store::taken).unwrap_or_else(|| StoreError::Other(e.to_string()))
+            }
+            ErrorCode::DatabaseBusy
+            | ErrorCode::DatabaseLocked
+            | ErrorCode::CannotOpen
+            | ErrorCode::SystemIoFailure
+            | ErrorCode::DiskFull => StoreError::Unavailable(e.to_string()),
+            _ => StoreError::Other(e.to_string()),
+        },
+        _ => StoreError::Other(e.to_string()),
+    }
+}
