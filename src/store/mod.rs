@@ -159,7 +159,8 @@ fn connection_lost(code: &str) -> bool {
     code.starts_with("08") || code.starts_with("57P") || code == "70100"
 }
 
-/// Runs the migrations of the database named by `url` and returns.
+/// Runs the migrations of the database named by `url`, closes it and returns.
 pub async fn migrate(url: &str) -> Result<(), StoreError> {
-    open(url).await.map(|_| ())
+    open(url).await?.close().await;
+    Ok(())
 }

@@ -32,7 +32,6 @@ enum Job {
     Message(NewMessage, oneshot::Sender<Stored>),
 }
 
-
 /// How many messages one transaction takes at most.
 const MAX_BATCH: usize = 1024;
 
@@ -54,7 +53,8 @@ pub(super) struct WriteThread {
 
 impl WriteThread {
     /// Opens the (existing, migrated) database file at `path` for writing, on
-    /// a new thread that then runs every job given to [`WriteThread::run`].
+    /// a new thread that then runs every write given to [`WriteThread::run`]
+    /// and [`WriteThread::insert`], in the order they came.
     pub async fn open(path: PathBuf) -> Result<Self, StoreError> {
         let (opened, open_result) = oneshot::channel();
         let (jobs, queue) = mpsc::channel::<Job>();
@@ -106,6 +106,9 @@ impl WriteThread {
         answer.await.map_err(|_| stopped())?
     }
 
+    /// The queue has no bound of its own: every caller waits for its answer,
+    /// so it holds at most one job per waiting caller (and each connection's
+    /// events are handled one at a time).
     fn queue(&self, job: Job) -> Result<(), StoreError> {
         match &*self.jobs.lock().unwrap_or_else(PoisonError::into_inner) {
             Some(jobs) => jobs.send(job).map_err(|_| stopped()),
