@@ -34,6 +34,13 @@ pub struct SqliteStore {
 
 impl SqliteStore {
     pub async fn open(url: &str) -> Result<Self, StoreError> {
+        if url.contains(":memory:") || url.contains("mode=memory") {
+            // The writer and the readers are separate connections, and each
+            // would see a database of its own.
+            return Err(StoreError::Other(
+                "an in-memory SQLite database is not supported; name a file (sqlite:parley.db)".into(),
+            ));
+        }
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|e| StoreError::Other(format!("invalid SQLite URL: {e}")))?
             .create_if_missing(true)
@@ -42,13 +49,6 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true)
             .pragma("temp_store", "memory");
-        if url.contains(":memory:") || url.contains("mode=memory") {
-            // The writer and the readers are separate connections, and each
-            // would see a database of its own.
-            return Err(StoreError::Other(
-                "an in-memory SQLite database is not supported; name a file (sqlite:parley.db)".into(),
-            ));
-        }
         let mut migrating = options.connect().await.map_err(map_err)?;
         MIGRATOR.run(&mut migrating).await.map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
         migrating.close().await.map_err(map_err)?;
