@@ -93,24 +93,29 @@ impl Store for SqliteStore {
     }
 
     async fn create_user(&self, u: NewUser) -> Result<User, StoreError> {
-        let row = (
-            u.username.as_str().to_owned(),
-            u.username.folded(),
-            u.email.as_str().to_owned(),
-            u.email.folded(),
-            u.display_name.as_str().to_owned(),
-            u.password_hash.clone(),
-            u.avatar_color.as_str().to_owned(),
-            u.created_at.as_millis(),
-        );
-        let id = self
+        // The new user goes to the writer's thread and comes back with its id.
+        let (id, u) = self
             .writer
             .run(move |conn| {
-                conn.prepare_cached(
-                    "INSERT INTO users (username, username_folded, email, email_folded, display_name, password_hash, \
-                     avatar_color, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                )?
-                .query_row(params![row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7], |r| r.get(0))
+                let id: i64 = conn
+                    .prepare_cached(
+                        "INSERT INTO users (username, username_folded, email, email_folded, display_name, password_hash, \
+                         avatar_color, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                    )?
+                    .query_row(
+                        params![
+                            u.username.as_str(),
+                            u.username.folded(),
+                            u.email.as_str(),
+                            u.email.folded(),
+                            u.display_name.as_str(),
+                            u.password_hash,
+                            u.avatar_color.as_str(),
+                            u.created_at.as_millis()
+                        ],
+                        |r| r.get(0),
+                    )?;
+                Ok((id, u))
             })
             .await?;
         Ok(User {
@@ -199,7 +204,7 @@ impl Store for SqliteStore {
         created_by: UserId,
         at: Timestamp,
     ) -> Result<Room, StoreError> {
-        let row = (name.as_str().to_owned(), name.folded(), room_type.as_str(), created_by.0, at.as_millis());
+        let (name_text, folded) = (name.as_str().to_owned(), name.folded());
         let id = self
             .writer
             .run(move |conn| {
@@ -209,11 +214,14 @@ impl Store for SqliteStore {
                         "INSERT INTO rooms (room_name, room_name_folded, room_type, created_by, created_at) \
                          VALUES (?, ?, ?, ?, ?) RETURNING id",
                     )?
-                    .query_row(params![row.0, row.1, row.2, row.3, row.4], |r| r.get(0))?;
+                    .query_row(
+                        params![name_text, folded, room_type.as_str(), created_by.0, at.as_millis()],
+                        |r| r.get(0),
+                    )?;
                 tx.prepare_cached(
                     "INSERT INTO room_members (room_id, user_id, role, joined_at) VALUES (?, ?, 'owner', ?)",
                 )?
-                .execute(params![id, row.3, row.4])?;
+                .execute(params![id, created_by.0, at.as_millis()])?;
                 tx.commit()?;
                 Ok(RoomId(id))
             })

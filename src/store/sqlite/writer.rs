@@ -91,9 +91,15 @@ impl WriteThread {
     ) -> Result<T, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.queue(Job::Run(Box::new(move |conn| {
+            // A panic rolls back the job's transaction, if open, as it
+            // unwinds; the caller gets an error and the thread goes on.
+            let result = match catch_unwind(AssertUnwindSafe(|| work(conn))) {
+                Ok(result) => result.map_err(lite_err),
+                Err(_) => Err(panicked()),
+            };
             // No one to tell means the caller stopped waiting (its socket went
             // away); the write is done all the same, as a retry will find.
-            let _ = reply.send(work(conn).map_err(lite_err));
+            let _ = reply.send(result);
         })))?;
         answer.await.map_err(|_| stopped())?
     }
@@ -139,14 +145,7 @@ fn serve(conn: &mut Connection, queue: &mpsc::Receiver<Job>) {
     let mut next = queue.recv().ok();
     while let Some(job) = next.take() {
         match job {
-            Job::Run(work) => {
-                // A job that panics drops its reply, so its caller gets an
-                // error; its transaction, if open, rolls back as it unwinds,
-                // and the thread serves the next job.
-                if catch_unwind(AssertUnwindSafe(|| work(conn))).is_err() {
-                    tracing::error!("a SQLite write panicked; it was rolled back");
-                }
-            }
+            Job::Run(work) => work(conn),
             Job::Message(message, reply) => {
                 batch.push(message);
                 replies.push(reply);
@@ -208,11 +207,13 @@ fn commit(conn: &mut Connection, batch: &[NewMessage], replies: &mut Vec<oneshot
 fn attempt(conn: &mut Connection, batch: &[NewMessage]) -> Result<Vec<(Message, Inserted)>, StoreError> {
     match catch_unwind(AssertUnwindSafe(|| super::commit_batch(conn, batch))) {
         Ok(result) => result.map_err(lite_err),
-        Err(_) => {
-            tracing::error!(size = batch.len(), "storing messages panicked; the transaction was rolled back");
-            Err(StoreError::Other("storing the message failed".into()))
-        }
+        Err(_) => Err(panicked()),
     }
+}
+
+fn panicked() -> StoreError {
+    tracing::error!("a SQLite write panicked; its transaction was rolled back");
+    StoreError::Other("the write failed".into())
 }
 
 /// The writer's connection, with the settings sqlx gives the readers: WAL,
