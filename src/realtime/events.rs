@@ -104,6 +104,8 @@ pub const ROOM_CREATION_ERROR: &str = "room_creation_error";
 pub const CHAT_ERROR: &str = "chat_error";
 /// `presence {user_id, username, display_name, avatar_color, is_online, last_seen}` to everyone.
 pub const PRESENCE: &str = "presence";
+/// `presence_batch {users: [presence, ...]}` to the clients with that capability, once per window.
+pub const PRESENCE_BATCH: &str = "presence_batch";
 
 #[derive(Debug, Serialize)]
 pub struct ConnectionSuccess<'a> {

@@ -8,6 +8,7 @@ use socketioxide::socket::DisconnectReason;
 
 use super::conn::{ConnCtx, Ctx, empty};
 use super::events::{self, decode};
+use super::presence_batch;
 use crate::chat::{AuthSession, Chat, SessionToken};
 use crate::domain::{ChatError, ClientId, ConnId, MessageBody, RoomName};
 use crate::http::security::{OriginPolicy, session_cookie};
@@ -22,9 +23,11 @@ pub enum HandshakeError {
 }
 
 /// Connect middleware: the handshake must come from an allowed origin and
-/// carry a valid session cookie.
+/// carry a valid session cookie. Its `auth` may list capabilities
+/// (`{capabilities: [...]}`); unknown ones are ignored.
 pub async fn authenticate<A: Adapter>(
     socket: SocketRef<A>,
+    auth: Option<serde_json::Value>,
     chat: Chat,
     origins: Arc<OriginPolicy>,
 ) -> Result<(), HandshakeError> {
@@ -49,6 +52,8 @@ pub async fn authenticate<A: Adapter>(
     socket.on(events::CREATE_ROOM, create_room::<A>);
     socket.on_fallback(unknown_event::<A>);
     socket.on_disconnect(on_disconnect::<A>);
+    let batched = auth.as_ref().is_some_and(presence_batch::wanted);
+    socket.join(if batched { presence_batch::ROOM } else { presence_batch::EACH_ROOM });
     Ok(())
 }
 

@@ -10,6 +10,7 @@ mod conn;
 pub mod events;
 mod handlers;
 mod notifier;
+pub mod presence_batch;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -63,10 +64,10 @@ pub fn layer(config: &RealtimeConfig) -> (SocketIoLayer, SocketIo) {
 /// Registers the default namespace: authenticate, then wire the handlers.
 pub fn register(io: &SocketIo, chat: Chat, origins: Arc<OriginPolicy>) {
     let auth_chat = chat.clone();
-    let authenticate = move |socket: socketioxide::extract::SocketRef| {
+    let authenticate = move |socket: socketioxide::extract::SocketRef, auth: socketioxide::extract::TryData<serde_json::Value>| {
         let chat = auth_chat.clone();
         let origins = origins.clone();
-        async move { handlers::authenticate(socket, chat, origins).await }
+        async move { handlers::authenticate(socket, auth.0.ok(), chat, origins).await }
     };
     let on_connect = move |socket: socketioxide::extract::SocketRef| {
         let chat = chat.clone();

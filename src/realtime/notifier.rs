@@ -4,8 +4,13 @@
 //! A socket whose queue is full (its client stopped reading) is taken out of
 //! all rooms and disconnected, never silently skipped: its client reconnects
 //! and asks for what it missed with `after`.
+//!
+//! `presence` goes at once to the sockets that did not ask for
+//! `presence_batch`, and into the current window for those that did
+//! (see [`presence_batch`](super::presence_batch)).
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::value::RawValue;
@@ -14,28 +19,53 @@ use socketioxide::socket::Sid;
 use socketioxide::{SendError, SocketError, SocketIo};
 
 use super::events::{self, MessagePayload, Presence, RoomCreated, RoomNotice, UserTyping};
+use super::presence_batch::{self, Batcher};
 use crate::chat::{Audience, Event, Notifier};
 use crate::domain::{ConnId, RoomId};
 
 pub struct SocketNotifier {
     io: SocketIo,
+    presence: Arc<Batcher>,
 }
 
 impl SocketNotifier {
     pub fn new(io: SocketIo) -> Self {
-        Self { io }
-    }
-
-    /// The default namespace; gone once the server closed it at shutdown
-    /// (socketioxide's `io.to()` and friends would panic then).
-    fn ns(&self) -> Option<socketioxide::operators::BroadcastOperators> {
-        self.io.of("/")
+        Self { io, presence: Arc::default() }
     }
 
     fn socket(&self, conn: &ConnId) -> Option<SocketRef> {
         let sid = Sid::from_str(&conn.0).ok()?;
-        self.ns()?.get_socket(sid)
+        ns(&self.io)?.get_socket(sid)
     }
+
+    /// Puts a presence change in the current window; the first change of a
+    /// window schedules its `presence_batch`.
+    fn batch_presence(&self, user: crate::domain::UserId, payload: Box<RawValue>) {
+        if !self.presence.push(user, payload) {
+            return;
+        }
+        let (io, batcher) = (self.io.clone(), self.presence.clone());
+        let flush = move || {
+            if let (Some(batch), Some(ns)) = (batcher.take(), ns(&io)) {
+                deliver(ns.to(presence_batch::ROOM).sockets(), None, events::PRESENCE_BATCH, &batch);
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                rt.spawn(async move {
+                    tokio::time::sleep(presence_batch::WINDOW).await;
+                    flush();
+                });
+            }
+            Err(_) => flush(),
+        }
+    }
+}
+
+/// The default namespace; gone once the server closed it at shutdown
+/// (socketioxide's `io.to()` and friends would panic then).
+fn ns(io: &SocketIo) -> Option<socketioxide::operators::BroadcastOperators> {
+    io.of("/")
 }
 
 /// The Socket.IO room a chat room maps to.
@@ -100,25 +130,17 @@ impl Notifier for SocketNotifier {
                 return;
             }
         };
-        let Some(ns) = self.ns() else { return };
-        let (sockets, except) = match &audience {
-            Audience::Everyone => (ns.sockets(), None),
-            Audience::Room(room) => (ns.to(room_key(*room)).sockets(), None),
-            Audience::RoomExcept(room, conn) => (ns.to(room_key(*room)).sockets(), Sid::from_str(&conn.0).ok()),
+        let Some(ns) = ns(&self.io) else { return };
+        let (sockets, except) = match (&audience, &event) {
+            (Audience::Everyone, Event::Presence { user, .. }) => {
+                self.batch_presence(user.id, payload.clone());
+                (ns.to(presence_batch::EACH_ROOM).sockets(), None)
+            }
+            (Audience::Everyone, _) => (ns.sockets(), None),
+            (Audience::Room(room), _) => (ns.to(room_key(*room)).sockets(), None),
+            (Audience::RoomExcept(room, conn), _) => (ns.to(room_key(*room)).sockets(), Sid::from_str(&conn.0).ok()),
         };
-        let mut delivered = 0u64;
-        for socket in sockets {
-            if except == Some(socket.id) {
-                continue;
-            }
-            match socket.emit(name, &*payload) {
-                Ok(()) => delivered += 1,
-                Err(SendError::Socket(SocketError::InternalChannelFull)) => overflowed(socket),
-                Err(SendError::Socket(SocketError::Closed)) => {}
-                Err(e) => tracing::warn!(error = %e, sid = %socket.id, event = name, "emit failed"),
-            }
-        }
-        metrics::counter!("parley_deliveries_total").increment(delivered);
+        deliver(sockets, except, name, &payload);
     }
 
     fn subscribe(&self, conn: &ConnId, room: RoomId) {
@@ -138,6 +160,23 @@ impl Notifier for SocketNotifier {
             close(socket);
         }
     }
+}
+
+/// Sends one encoded event to each socket but `except`.
+fn deliver(sockets: Vec<SocketRef>, except: Option<Sid>, name: &str, payload: &RawValue) {
+    let mut delivered = 0u64;
+    for socket in sockets {
+        if except == Some(socket.id) {
+            continue;
+        }
+        match socket.emit(name, payload) {
+            Ok(()) => delivered += 1,
+            Err(SendError::Socket(SocketError::InternalChannelFull)) => overflowed(socket),
+            Err(SendError::Socket(SocketError::Closed)) => {}
+            Err(e) => tracing::warn!(error = %e, sid = %socket.id, event = name, "emit failed"),
+        }
+    }
+    metrics::counter!("parley_deliveries_total").increment(delivered);
 }
 
 /// A socket that cannot take more: it hears nothing further and is closed.

@@ -65,8 +65,9 @@ describe('presence', () => {
       for (let round = 1; round <= 6; round++) {
         await bob.page.reload();
         await waitForChatReady(bob.page, bob);
-        // Settle: both presence events of the reload have arrived by now.
-        await bob.page.waitForTimeout(300);
+        // Settle: both presence changes of the reload have arrived by now (the
+        // page asks for presence_batch, sent at most 250 ms after a change).
+        await bob.page.waitForTimeout(600);
         const seenByAlice = await onlineState(alice.page, bob.username);
         const seenByBob = await onlineState(bob.page, bob.username);
         assert.deepEqual(

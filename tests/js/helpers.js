@@ -240,7 +240,8 @@ export class Server {
 
   /**
    * Creates a socket without waiting for anything. `cookie` may be null.
-   * Options: {transports} (default ['websocket']; pass null for the client's default).
+   * Options: {transports} (default ['websocket']; pass null for the client's default),
+   * {auth} (the handshake's auth payload).
    */
   rawSocket(cookie, options = {}) {
     const opts = {
@@ -251,6 +252,7 @@ export class Server {
     const transports = options.transports === undefined ? ['websocket'] : options.transports;
     if (transports) opts.transports = transports;
     if (cookie) opts.extraHeaders = { Cookie: cookie };
+    if (options.auth) opts.auth = options.auth;
     const socket = io(this.base, opts);
     record(socket);
     this.sockets.add(socket);

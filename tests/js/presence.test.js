@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, test } from 'node:test';
 
-import { collect, isIsoTimestamp, joinRoom, roomByName, useServer, waitFor } from './helpers.js';
+import { collect, isIsoTimestamp, joinRoom, received, roomByName, useServer, waitFor } from './helpers.js';
 
 const PRESENCE_FIELDS = ['avatar_color', 'display_name', 'is_online', 'last_seen', 'user_id', 'username'];
 
@@ -151,6 +151,36 @@ describe('presence', () => {
     const ack = await s2.emitWithAck('create_room', { room_name: `Alive ${alice.username}`.slice(0, 50) });
     assert.equal(ack.ok, true);
   });
+
+  for (const transports of [['websocket'], null]) {
+    test(`a client with the presence_batch capability hears coalesced batches instead of presence (${transports ? 'websocket' : 'polling first'})`, async () => {
+      const alice = await ctx.server.newUser('alice');
+      const bob = await ctx.server.newUser('bob');
+      const carol = await ctx.server.newUser('carol');
+      const a = await ctx.server.connect(alice.cookie, { auth: { capabilities: ['presence_batch'] }, transports });
+      const c = await ctx.server.connect(carol.cookie);
+
+      const b = await ctx.server.connect(bob.cookie);
+      b.disconnect();
+      // Without the capability: each change, as it happens.
+      await waitFor(c, 'presence', (p) => p.user_id === bob.user.id && p.is_online === true);
+      await waitFor(c, 'presence', (p) => p.user_id === bob.user.id && p.is_online === false);
+      // With it: batches, each naming a user once with their latest presence.
+      const isBob = (p) => p.user_id === bob.user.id;
+      await waitFor(a, 'presence_batch', (x) => x.users.some((p) => isBob(p) && p.is_online === false));
+      const batches = received(a, 'presence_batch');
+      for (const batch of batches) {
+        assert.ok(Array.isArray(batch.users), 'users is an array');
+        const ids = batch.users.map((p) => p.user_id);
+        assert.equal(new Set(ids).size, ids.length, 'each user once per batch');
+        for (const p of batch.users) assert.deepEqual(Object.keys(p).sort(), PRESENCE_FIELDS);
+      }
+      const bobLast = batches.flatMap((x) => x.users).filter(isBob).at(-1);
+      assert.equal(bobLast.is_online, false);
+      assert.ok(isIsoTimestamp(bobLast.last_seen), `last_seen: ${bobLast.last_seen}`);
+      assert.deepEqual(await collect(a, 'presence', () => true, 300, { includePast: true }), [], 'no single presence events');
+    });
+  }
 
   ctx.stopsCleanly(test);
 });

@@ -66,3 +66,68 @@ async fn a_user_who_reconnects_at_once_ends_up_shown_online() {
     assert_eq!(usernames(&online), ["ann", "bob"]);
     drop(tab);
 }
+
+/// A socket of `http`'s user whose handshake `auth` is `auth`, its `connection_success` consumed.
+async fn socket_with_auth(app: &TestApp, http: &parley_client::HttpClient, auth: serde_json::Value) -> parley_client::SioClient {
+    let opts = parley_client::ConnectOptions { auth: Some(auth), ..http.sio_options() };
+    let mut s = app.connect_raw(opts).await.expect("socket connects");
+    s.wait_for("connection_success", |_| true, WAIT).await.expect("connection_success");
+    s
+}
+
+#[tokio::test]
+async fn a_client_that_asks_for_presence_batch_hears_each_users_latest_change_in_one_event() {
+    let app = spawn_app().await;
+    let ann = app.user("ann").await;
+    let mut ann_s = socket_with_auth(&app, &ann, serde_json::json!({"capabilities": ["presence_batch"]})).await;
+    let (_carl, mut carl_s) = app.connected("carl").await;
+    let (bob, dave) = (app.user("bob").await, app.user("dave").await);
+
+    // Bob comes and goes at once, and Dave comes: three changes, two users.
+    app.socket(&bob).await.close().await;
+    let dave_s = app.socket(&dave).await;
+
+    // A client without the capability hears every change as it happens.
+    carl_s.wait_for("presence", |p| p["username"] == "bob" && p["is_online"] == true, WAIT).await.unwrap();
+    carl_s.wait_for("presence", |p| p["username"] == "bob" && p["is_online"] == false, WAIT).await.unwrap();
+    carl_s.wait_for("presence", |p| p["username"] == "dave" && p["is_online"] == true, WAIT).await.unwrap();
+
+    // Ann hears batches: each names a user once, with their latest presence.
+    let mut latest = std::collections::HashMap::new();
+    while latest.get("dave").is_none_or(|p: &serde_json::Value| p["is_online"] != true)
+        || latest.get("bob").is_none_or(|p: &serde_json::Value| p["is_online"] != false)
+    {
+        let batch = ann_s.wait_for("presence_batch", |_| true, WAIT).await.unwrap();
+        let users = batch["users"].as_array().expect("users is an array");
+        let mut names: Vec<&str> = users.iter().map(|p| p["username"].as_str().unwrap()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), users.len(), "a user appears once in a batch: {batch}");
+        for p in users {
+            assert!(p["user_id"].is_i64() && p["avatar_color"].is_string() && p["display_name"].is_string(), "{p}");
+            latest.insert(p["username"].as_str().unwrap().to_owned(), p.clone());
+        }
+    }
+    assert!(latest["bob"]["last_seen"].as_str().is_some_and(|t| t.ends_with('Z')), "{}", latest["bob"]);
+    assert_eq!(latest["dave"]["last_seen"], serde_json::Value::Null);
+    // ...and never a single `presence`.
+    ann_s.expect_none("presence", |_| true, QUIET).await.unwrap();
+    drop(dave_s);
+}
+
+#[tokio::test]
+async fn a_handshake_auth_that_asks_for_nothing_known_changes_nothing() {
+    let app = spawn_app().await;
+    let ann = app.user("ann").await;
+    let asks = [serde_json::json!({"capabilities": ["no_such_thing"]}), serde_json::json!({"capabilities": "presence_batch"}),
+                serde_json::json!({"token": 1})];
+    for (i, auth) in asks.into_iter().enumerate() {
+        let mut ann_s = socket_with_auth(&app, &ann, auth.clone()).await;
+        let bob = app.user(&format!("bob{i}")).await;
+        let bob_s = app.socket(&bob).await;
+        ann_s.wait_for("presence", |p| p["is_online"] == true, WAIT).await.unwrap_or_else(|e| panic!("{auth}: {e}"));
+        ann_s.expect_none("presence_batch", |_| true, QUIET).await.unwrap();
+        bob_s.close().await;
+        ann_s.close().await;
+    }
+}

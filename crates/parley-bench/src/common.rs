@@ -72,6 +72,45 @@ impl ServerProc {
     }
 }
 
+/// How the clients ask to hear `presence`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PresenceMode {
+    /// List the `presence_batch` capability in the handshake, as Parley's web
+    /// client does: changes arrive coalesced, one event per window.
+    Batch,
+    /// Ask for nothing: one `presence` event per change, as clients written
+    /// before the capability (a server without it answers this way anyway).
+    Each,
+}
+
+impl PresenceMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PresenceMode::Batch => "batch",
+            PresenceMode::Each => "each",
+        }
+    }
+}
+
+static PRESENCE: OnceLock<PresenceMode> = OnceLock::new();
+
+/// Set once, before any client connects.
+pub fn set_presence_mode(mode: PresenceMode) {
+    let _ = PRESENCE.set(mode);
+}
+
+pub fn presence_mode() -> PresenceMode {
+    *PRESENCE.get().unwrap_or(&PresenceMode::Batch)
+}
+
+/// The handshake `auth` every client of this run sends.
+pub fn handshake_auth() -> Option<Value> {
+    match presence_mode() {
+        PresenceMode::Batch => Some(json!({"capabilities": ["presence_batch"]})),
+        PresenceMode::Each => None,
+    }
+}
+
 /// The one clock every send and receive is timed on.
 pub fn clock() -> Instant {
     static T0: OnceLock<Instant> = OnceLock::new();

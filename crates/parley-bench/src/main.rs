@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
-use common::{Result, ServerProc, load_users};
+use common::{PresenceMode, Result, ServerProc, load_users};
 
 #[derive(Parser)]
 #[command(name = "parley-bench", about = "Load generator for Parley (and any server of its protocol)")]
@@ -27,6 +27,11 @@ struct Cli {
     /// Where the users scenario saves cookies and the others read them.
     #[arg(long, default_value = "bench-users.json")]
     users_file: PathBuf,
+    /// How the clients ask to hear presence: `batch` lists the
+    /// `presence_batch` capability in the handshake (Parley's web client
+    /// does), `each` asks for one `presence` event per change.
+    #[arg(long, value_enum, default_value = "batch")]
+    presence: PresenceMode,
     #[command(subcommand)]
     scenario: Scenario,
 }
@@ -126,6 +131,8 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let _ = rlimit::increase_nofile_limit(u64::MAX);
     common::clock();
+    common::set_presence_mode(cli.presence);
+    let presence = cli.presence;
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -134,7 +141,8 @@ fn main() -> std::process::ExitCode {
         }
     };
     match rt.block_on(run(cli)) {
-        Ok(summary) => {
+        Ok(mut summary) => {
+            summary["presence"] = presence.as_str().into();
             println!("{summary}");
             std::process::ExitCode::SUCCESS
         }

@@ -16,7 +16,7 @@ use crate::progress;
 const ACK: Duration = Duration::from_secs(30);
 
 async fn connect(base: &str, user: &BenchUser, tap: Option<FrameTap>) -> Result<SioClient> {
-    let opts = ConnectOptions { cookie: Some(user.cookie.clone()), tap, ..Default::default() };
+    let opts = ConnectOptions { cookie: Some(user.cookie.clone()), tap, auth: handshake_auth(), ..Default::default() };
     let mut s = SioClient::connect_with_timeout(base, opts, Duration::from_secs(30)).await?;
     s.wait_for("connection_success", |_| true, ACK).await?;
     Ok(s)

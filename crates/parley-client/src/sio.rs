@@ -110,6 +110,9 @@ pub struct ConnectOptions {
     pub origin: Option<String>,
     /// Any other headers to send with the upgrade request.
     pub extra_headers: Vec<(String, String)>,
+    /// The handshake's `auth` payload, sent with the namespace CONNECT
+    /// (`40{…}`), e.g. `{"capabilities": ["presence_batch"]}`.
+    pub auth: Option<Value>,
 }
 
 impl ConnectOptions {
@@ -193,7 +196,7 @@ fn header_value(v: &str) -> Result<HeaderValue, SioError> {
 impl SioClient {
     /// Connects to `base_url` (e.g. `"http://127.0.0.1:5000"`): opens
     /// `ws://…/socket.io/?EIO=4&transport=websocket` with the given headers, reads
-    /// the Engine.IO open packet, sends `40` and waits for `40{"sid":…}` (→ `Ok`) or
+    /// the Engine.IO open packet, sends `40` (with the `auth` payload if any) and waits for `40{"sid":…}` (→ `Ok`) or
     /// `44{…}` (→ [`SioError::Refused`]). Gives up after [`CONNECT_TIMEOUT`].
     pub async fn connect(base_url: &str, opts: ConnectOptions) -> Result<SioClient, SioError> {
         Self::connect_with_timeout(base_url, opts, CONNECT_TIMEOUT).await
@@ -224,8 +227,11 @@ impl SioClient {
             let (mut ws, _resp) =
                 tokio_tungstenite::connect_async_with_config(req, None, true).await?;
             let engine = handshake_open(&mut ws).await?;
-            ws.send(Message::Text(Utf8Bytes::from_static(packet::CONNECT)))
-                .await?;
+            let connect = match &opts.auth {
+                None => Utf8Bytes::from_static(packet::CONNECT),
+                Some(auth) => format!("{}{auth}", packet::CONNECT).into(),
+            };
+            ws.send(Message::Text(connect)).await?;
             let sid = handshake_connect(&mut ws).await?;
             Ok::<_, SioError>((ws, engine, sid))
         })

@@ -11,6 +11,8 @@ export function createSocket(): ChatSocket {
     reconnection: true,
     reconnectionDelay: 500,
     reconnectionDelayMax: 4000,
+    // Presence changes arrive coalesced (`presence_batch`), one event per window.
+    auth: { capabilities: ['presence_batch'] },
   });
 }
 

@@ -74,6 +74,7 @@ export interface ServerToClientEvents {
   room_created: (p: { room_id: number; room_name: string }) => void;
   room_creation_error: (p: { error: string }) => void;
   presence: (p: PresencePayload) => void;
+  presence_batch: (p: { users: PresencePayload[] }) => void;
   chat_error: (p: { event: string; code: string; message: string }) => void;
 }
 

@@ -202,6 +202,9 @@ export class ChatStore {
     });
 
     socket.on('presence', (p) => this.presence.apply(p));
+    socket.on('presence_batch', (b) => {
+      if (Array.isArray(b?.users)) for (const p of b.users) this.presence.apply(p);
+    });
 
     socket.on('chat_error', (p) => console.warn('Parley: server rejected', p?.event, p?.code, p?.message));
   }
