@@ -24,7 +24,7 @@ pub mod testdb;
 pub(crate) mod contract;
 
 /// What went wrong in storage, in the terms the chat layer cares about.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     #[error("username taken")]
     UsernameTaken,

@@ -138,11 +138,11 @@ impl Store for SqliteStore {
 
     async fn set_last_seen(&self, user: UserId, at: Timestamp) -> Result<(), StoreError> {
         self.writer
-            .run(move |conn| {
-                conn.prepare_cached("UPDATE users SET last_seen = ? WHERE id = ?")?.execute(params![at.as_millis(), user.0])
+            .run_small(move |conn| {
+                conn.prepare_cached("UPDATE users SET last_seen = ? WHERE id = ?")?.execute(params![at.as_millis(), user.0])?;
+                Ok(())
             })
-            .await?;
-        Ok(())
+            .await
     }
 
     async fn create_session(&self, s: NewSession) -> Result<(), StoreError> {
@@ -407,6 +407,61 @@ mod tests {
         let second = SqliteStore::open(&url).await.unwrap();
         let rooms = second.rooms_visible_to(crate::domain::UserId(1)).await.unwrap();
         assert_eq!(rooms.len(), 3);
+    }
+
+    #[tokio::test]
+    async fn small_writes_queued_together_share_a_transaction_and_one_that_fails_fails_alone() {
+        use crate::domain::Timestamp;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(SqliteStore::open(&format!("sqlite:{}", dir.path().join("small.db").display())).await.unwrap());
+        let mut users = Vec::new();
+        for i in 0..40 {
+            users.push(store.create_user(crate::store::contract::new_user(&format!("user{i}"))).await.unwrap());
+        }
+        // The failing writes first write this, which their rollback must undo.
+        let bystander = store.create_user(crate::store::contract::new_user("bystander")).await.unwrap().id;
+        let touch = move |c: &rusqlite::Connection| c.execute("UPDATE users SET last_seen = 5 WHERE id = ?", [bystander.0]);
+        // Hold the writer, so that everything below queues behind it and is one group.
+        let (held, hold) = std::sync::mpsc::channel::<()>();
+        let writer_held = tokio::spawn({
+            let store = store.clone();
+            async move { store.writer.run(move |_| Ok(hold.recv().ok())).await }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let mut writes = Vec::new();
+        for (i, user) in users.iter().enumerate() {
+            let (s, id) = (store.clone(), user.id);
+            writes.push(tokio::spawn(async move { s.set_last_seen(id, Timestamp::from_millis(1_000 + i as i64)).await }));
+            if i == 10 {
+                let store = store.clone();
+                writes.push(tokio::spawn(async move {
+                    store.writer.run_small(move |c| c.execute_batch("INSERT INTO no_such_table VALUES (1)").and(touch(c).map(drop))).await
+                }));
+            }
+            if i == 20 {
+                let store = store.clone();
+                writes.push(tokio::spawn(async move {
+                    store.writer.run_small(move |c| {
+                        touch(c)?;
+                        panic!("a write that panics")
+                    })
+                    .await
+                }));
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        held.send(()).unwrap();
+        writer_held.await.unwrap().unwrap();
+        let results: Vec<_> = futures_util::future::join_all(writes).await.into_iter().map(|r| r.unwrap()).collect();
+        assert_eq!(results.iter().filter(|r| r.is_err()).count(), 2, "{results:?}");
+        assert!(results[11].as_ref().is_err_and(|e| e.to_string().contains("no such table")), "{:?}", results[11]);
+        assert!(results[22].as_ref().is_err_and(|e| e.to_string().contains("the write failed")), "{:?}", results[22]);
+        let untouched = store.user_by_username("bystander").await.unwrap().unwrap();
+        assert_eq!(untouched.last_seen, None, "a failed write is rolled back");
+        for (i, user) in users.iter().enumerate() {
+            let found = store.user_by_username(user.username.as_str()).await.unwrap().unwrap();
+            assert_eq!(found.last_seen, Some(Timestamp::from_millis(1_000 + i as i64)), "user{i}");
+        }
     }
 
     #[tokio::test]

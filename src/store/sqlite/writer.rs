@@ -25,9 +25,14 @@ use crate::store::{Inserted, StoreError};
 
 type Stored = Result<(Message, Inserted), StoreError>;
 
+type SmallWrite = Box<dyn FnOnce(&Connection) -> rusqlite::Result<()> + Send>;
+
 enum Job {
     /// Any write, run on its own.
     Run(Box<dyn FnOnce(&mut Connection) + Send>),
+    /// A small write that shares one transaction (and its sync to disk) with
+    /// the small writes queued behind it, each in a savepoint of its own.
+    Small(SmallWrite, oneshot::Sender<Result<(), StoreError>>),
     /// A message to store; the messages queued together are one transaction.
     Message(NewMessage, oneshot::Sender<Stored>),
 }
@@ -104,6 +109,19 @@ impl WriteThread {
         answer.await.map_err(|_| stopped())?
     }
 
+    /// Runs `work` (a write with no result) in one transaction with the
+    /// other small writes queued with it, and waits until that is committed.
+    /// A disconnect storm (a restart's thousands of `last_seen`) then costs a
+    /// few syncs to disk instead of one each.
+    pub async fn run_small(
+        &self,
+        work: impl FnOnce(&Connection) -> rusqlite::Result<()> + Send + 'static,
+    ) -> Result<(), StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.queue(Job::Small(Box::new(work), reply))?;
+        answer.await.map_err(|_| stopped())?
+    }
+
     /// Stores a message in the next batch and waits until it is committed
     /// (or has failed).
     pub async fn insert(&self, message: NewMessage) -> Stored {
@@ -138,7 +156,8 @@ fn stopped() -> StoreError {
 
 /// The thread's loop: runs each job in turn until every sender is gone (the
 /// store closed or dropped). A message takes every message queued behind it,
-/// up to the first job of another kind, into its batch.
+/// up to the first job of another kind, into its batch; a small write takes
+/// the small writes queued behind it.
 fn serve(conn: &mut Connection, queue: &mpsc::Receiver<Job>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut replies = Vec::with_capacity(MAX_BATCH);
@@ -146,6 +165,20 @@ fn serve(conn: &mut Connection, queue: &mpsc::Receiver<Job>) {
     while let Some(job) = next.take() {
         match job {
             Job::Run(work) => work(conn),
+            Job::Small(work, reply) => {
+                let mut group = vec![(work, reply)];
+                while group.len() < MAX_BATCH {
+                    match queue.try_recv() {
+                        Ok(Job::Small(work, reply)) => group.push((work, reply)),
+                        Ok(other) => {
+                            next = Some(other);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                commit_small(conn, group);
+            }
             Job::Message(message, reply) => {
                 batch.push(message);
                 replies.push(reply);
@@ -197,6 +230,40 @@ fn commit(conn: &mut Connection, batch: &[NewMessage], replies: &mut Vec<oneshot
         Err(e) => {
             if let Some(reply) = replies.pop() {
                 let _ = reply.send(Err(e));
+            }
+        }
+    }
+}
+
+/// One transaction for a group of small writes, each in a savepoint: one that
+/// fails (or panics) is rolled back alone and answered with its error, and the
+/// others are answered once the transaction is committed.
+fn commit_small(conn: &mut Connection, group: Vec<(SmallWrite, oneshot::Sender<Result<(), StoreError>>)>) {
+    let (works, replies): (Vec<_>, Vec<_>) = group.into_iter().unzip();
+    let run = |conn: &mut Connection| -> rusqlite::Result<Vec<Result<(), StoreError>>> {
+        let mut tx = conn.transaction()?;
+        let mut results = Vec::with_capacity(works.len());
+        for work in works {
+            let savepoint = tx.savepoint()?;
+            results.push(match catch_unwind(AssertUnwindSafe(|| work(&savepoint))) {
+                Ok(Ok(())) => savepoint.commit().map_err(lite_err),
+                Ok(Err(e)) => Err(lite_err(e)), // dropping the savepoint rolls it back
+                Err(_) => Err(panicked()),
+            });
+        }
+        tx.commit()?;
+        Ok(results)
+    };
+    match run(conn) {
+        Ok(results) => {
+            for (reply, result) in replies.into_iter().zip(results) {
+                let _ = reply.send(result); // the caller stopped waiting; the write is done all the same
+            }
+        }
+        Err(e) => {
+            let e = lite_err(e);
+            for reply in replies {
+                let _ = reply.send(Err(e.clone()));
             }
         }
     }
