@@ -137,13 +137,22 @@ async fn presence_and_new_rooms_are_seen_on_every_instance() {
     let Some(c) = cluster(3).await else { return };
     let (bob_http, mut bob) = user_on(&c.nodes[1], "bob").await;
     let (_, mut cyd) = user_on(&c.nodes[2], "cyd").await;
+    // A client that asks for presence in batches hears the others' changes in them.
+    let (dee_http, _) = user_on(&c.nodes[2], "dee").await;
+    let batched = parley_client::ConnectOptions { auth: Some(json!({"capabilities": ["presence_batch"]})), ..dee_http.sio_options() };
+    let mut dee = SioClient::connect(&c.nodes[2].base, batched).await.unwrap();
+    dee.wait_for("connection_success", |_| true, WAIT).await.unwrap();
+    let ann_is = |online: bool| {
+        move |b: &Value| b["users"].as_array().is_some_and(|u| u.iter().any(|p| p["username"] == "ann" && p["is_online"] == online))
+    };
     let (_, ann) = user_on(&c.nodes[0], "ann").await;
     for s in [&mut bob, &mut cyd] {
         s.wait_for("presence", |p| p["username"] == "ann" && p["is_online"] == true, WAIT).await.unwrap();
     }
+    dee.wait_for("presence_batch", ann_is(true), WAIT).await.unwrap();
     let (_, online) = bob_http.get_json("/api/online-users").await.unwrap();
     let names: BTreeSet<_> = online.as_array().unwrap().iter().map(|u| u["username"].as_str().unwrap().to_owned()).collect();
-    assert_eq!(names, ["ann", "bob", "cyd"].map(String::from).into());
+    assert_eq!(names, ["ann", "bob", "cyd", "dee"].map(String::from).into());
 
     let ack = ann.emit_with_ack("create_room", json!({"room_name": "Everywhere"}), WAIT).await.unwrap();
     let room = ack["room_id"].clone();
@@ -159,6 +168,8 @@ async fn presence_and_new_rooms_are_seen_on_every_instance() {
     ann.close().await;
     let gone = bob.wait_for("presence", |p| p["username"] == "ann", WAIT).await.unwrap();
     assert_eq!(gone["is_online"], false);
+    dee.wait_for("presence_batch", ann_is(false), WAIT).await.unwrap();
+    dee.expect_none("presence", |_| true, Duration::from_millis(300)).await.unwrap();
 }
 
 #[tokio::test]

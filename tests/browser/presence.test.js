@@ -66,7 +66,7 @@ describe('presence', () => {
         await bob.page.reload();
         await waitForChatReady(bob.page, bob);
         // Settle: both presence changes of the reload have arrived by now (the
-        // page asks for presence_batch, sent at most 250 ms after a change).
+        // page asks for presence_batch, sent at most 100 ms after a change).
         await bob.page.waitForTimeout(600);
         const seenByAlice = await onlineState(alice.page, bob.username);
         const seenByBob = await onlineState(bob.page, bob.username);
