@@ -1,5 +1,5 @@
 //! The one connection that writes to the SQLite file, on a thread of its own,
-//! and the group commit of messages.
+//! and its group commits: of messages, and of small writes (`last_seen`).
 //!
 //! sqlx runs each SQLite statement on its connection's thread and hands the
 //! result back to the runtime: two thread wake-ups per statement, about a
