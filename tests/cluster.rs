@@ -24,19 +24,42 @@ struct Instance {
 
 impl Instance {
     async fn start(database_url: &str, redis_url: &str, prefix: &str, env: &[(&str, &str)]) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = Command::new(env!("CARGO_BIN_EXE_parley"))
-            .env("PARLEY_BIND", format!("127.0.0.1:{port}"))
+        // The instance binds a port the system chooses and says which in its
+        // log. (A port found free here and handed over could be taken by an
+        // instance of a test running beside this one; this one would then
+        // fail to bind, and the other's would answer in its place.)
+        let mut child = Command::new(env!("CARGO_BIN_EXE_parley"))
+            .env("PARLEY_BIND", "127.0.0.1:0")
             .env("DATABASE_URL", database_url)
             .env("PARLEY_REDIS_URL", redis_url)
             .env("PARLEY_REDIS_PREFIX", prefix)
-            .env("PARLEY_LOG", "warn")
+            .env("PARLEY_LOG", "warn,parley=info")
+            .env("NO_COLOR", "1")
             .env("PARLEY_MESSAGE_RATE", "1000")
             .env("PARLEY_MESSAGE_BURST", "1000")
             .envs(env.iter().copied())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .spawn()
             .expect("parley starts");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let (found, address) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            // Reads the log to its end, so the instance never blocks on a full pipe.
+            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.contains("Parley is listening")
+                    && let Some(at) = line.find("127.0.0.1:")
+                {
+                    let port: String = line[at + 10..].chars().take_while(char::is_ascii_digit).collect();
+                    let _ = found.send(port);
+                }
+            }
+        });
+        let Ok(port) = address.recv_timeout(Duration::from_secs(10)) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the instance did not log its address");
+        };
         // Owned at once, so Drop kills and reaps it whatever happens next.
         let instance = Self { child, base: format!("http://127.0.0.1:{port}") };
         let http = HttpClient::new(&instance.base);
