@@ -67,6 +67,7 @@ pub fn register(io: &SocketIo, chat: Chat, origins: Arc<OriginPolicy>) {
     let authenticate = move |socket: socketioxide::extract::SocketRef, auth: socketioxide::extract::TryData<serde_json::Value>| {
         let chat = auth_chat.clone();
         let origins = origins.clone();
+        // An `auth` that is not JSON asks for nothing: it never refuses a handshake.
         async move { handlers::authenticate(socket, auth.0.ok(), chat, origins).await }
     };
     let on_connect = move |socket: socketioxide::extract::SocketRef| {

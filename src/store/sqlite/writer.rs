@@ -159,50 +159,48 @@ fn stopped() -> StoreError {
 /// up to the first job of another kind, into its batch; a small write takes
 /// the small writes queued behind it.
 fn serve(conn: &mut Connection, queue: &mpsc::Receiver<Job>) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    let mut replies = Vec::with_capacity(MAX_BATCH);
     let mut next = queue.recv().ok();
     while let Some(job) = next.take() {
         match job {
             Job::Run(work) => work(conn),
             Job::Small(work, reply) => {
-                let mut group = vec![(work, reply)];
-                while group.len() < MAX_BATCH {
-                    match queue.try_recv() {
-                        Ok(Job::Small(work, reply)) => group.push((work, reply)),
-                        Ok(other) => {
-                            next = Some(other);
-                            break;
-                        }
-                        Err(_) => break,
-                    }
-                }
+                let group = gather(queue, (work, reply), &mut next, |job| match job {
+                    Job::Small(work, reply) => Ok((work, reply)),
+                    other => Err(other),
+                });
                 commit_small(conn, group);
             }
             Job::Message(message, reply) => {
-                batch.push(message);
-                replies.push(reply);
-                while batch.len() < MAX_BATCH {
-                    match queue.try_recv() {
-                        Ok(Job::Message(message, reply)) => {
-                            batch.push(message);
-                            replies.push(reply);
-                        }
-                        Ok(other) => {
-                            next = Some(other);
-                            break;
-                        }
-                        Err(_) => break,
-                    }
-                }
+                let group = gather(queue, (message, reply), &mut next, |job| match job {
+                    Job::Message(message, reply) => Ok((message, reply)),
+                    other => Err(other),
+                });
+                let (batch, mut replies): (Vec<_>, Vec<_>) = group.into_iter().unzip();
                 commit(conn, &batch, &mut replies);
-                batch.clear();
             }
         }
         if next.is_none() {
             next = queue.recv().ok();
         }
     }
+}
+
+/// `first` and the jobs of its kind queued right behind it (`same` takes
+/// them apart, or hands back a job of another kind), up to [`MAX_BATCH`];
+/// the first job of another kind is left in `next`.
+fn gather<T>(queue: &mpsc::Receiver<Job>, first: T, next: &mut Option<Job>, same: impl Fn(Job) -> Result<T, Job>) -> Vec<T> {
+    let mut group = vec![first];
+    while group.len() < MAX_BATCH {
+        let Ok(job) = queue.try_recv() else { break };
+        match same(job) {
+            Ok(item) => group.push(item),
+            Err(other) => {
+                *next = Some(other);
+                break;
+            }
+        }
+    }
+    group
 }
 
 /// Commits one batch and answers each of its sends. A batch that fails is
