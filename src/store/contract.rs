@@ -84,6 +84,21 @@ pub async fn last_seen_is_kept_to_the_millisecond(store: &dyn Store) {
     assert_eq!(found.last_seen, Some(Timestamp::from_millis(1_795_492_347_123)));
 }
 
+pub async fn who_was_online_at_a_stop_is_remembered_until_taken(store: &dyn Store) {
+    let ann = store.create_user(new_user("ann")).await.unwrap();
+    let bob = store.create_user(new_user("bob")).await.unwrap();
+    let cat = store.create_user(new_user("cat")).await.unwrap();
+    assert!(store.take_online().await.unwrap().is_empty(), "a fresh database remembers no one");
+    store.save_online(&[cat.id, ann.id], Timestamp::from_millis(5)).await.unwrap();
+    store.save_online(&[bob.id, ann.id, bob.id], Timestamp::from_millis(9)).await.unwrap();
+    let taken = store.take_online().await.unwrap();
+    let names: Vec<_> = taken.iter().map(|(u, at)| (u.username.as_str(), at.as_millis())).collect();
+    assert_eq!(names, [("ann", 9), ("bob", 9)], "the latest stop replaces the one before; each user once, in id order");
+    assert!(store.take_online().await.unwrap().is_empty(), "taken once");
+    store.save_online(&[], Timestamp::from_millis(10)).await.unwrap();
+    assert!(store.take_online().await.unwrap().is_empty());
+}
+
 pub async fn room_names_are_unique_case_insensitively_and_the_creator_is_owner(store: &dyn Store) {
     let user = store.create_user(new_user("ann")).await.unwrap();
     let name = RoomName::parse("Rust").unwrap();
@@ -217,6 +232,7 @@ macro_rules! contract_tests {
             usernames_and_emails_are_unique_case_insensitively,
             a_session_finds_its_user_until_it_expires_or_is_deleted,
             last_seen_is_kept_to_the_millisecond,
+            who_was_online_at_a_stop_is_remembered_until_taken,
             room_names_are_unique_case_insensitively_and_the_creator_is_owner,
             private_rooms_are_visible_to_members_only,
             messages_are_stored_verbatim_and_paged_in_id_order,

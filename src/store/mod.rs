@@ -79,6 +79,12 @@ pub trait Store: Send + Sync + 'static {
     /// Looks a user up by the case-folded username.
     async fn user_by_username(&self, folded: &str) -> Result<Option<User>, StoreError>;
     async fn set_last_seen(&self, user: UserId, at: Timestamp) -> Result<(), StoreError>;
+    /// Remembers who was online when this server stopped gracefully (a single
+    /// instance), in place of what was remembered before.
+    async fn save_online(&self, users: &[UserId], stopped_at: Timestamp) -> Result<(), StoreError>;
+    /// Who [`Store::save_online`] remembered, each with when the server
+    /// stopped, in id order; forgets them.
+    async fn take_online(&self) -> Result<Vec<(User, Timestamp)>, StoreError>;
 
     async fn create_session(&self, session: NewSession) -> Result<(), StoreError>;
     /// The user of an unexpired session.

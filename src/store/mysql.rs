@@ -254,6 +254,27 @@ impl Store for MySqlStore {
         Ok(())
     }
 
+    async fn save_online(&self, users: &[UserId], stopped_at: Timestamp) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        sqlx::query("DELETE FROM presence_carryover").execute(&mut *tx).await.map_err(map_err)?;
+        for chunk in users.chunks(1000) {
+            let mut insert = QueryBuilder::<MySql>::new("INSERT IGNORE INTO presence_carryover (user_id, stopped_at) ");
+            insert.push_values(chunk, |mut row, user| {
+                row.push_bind(user.0).push_bind(stopped_at.as_millis());
+            });
+            insert.build().execute(&mut *tx).await.map_err(map_err)?;
+        }
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn take_online(&self) -> Result<Vec<(User, Timestamp)>, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let found = sqlx::query(rows::CARRIED_OVER).fetch_all(&mut *tx).await.map_err(map_err)?;
+        sqlx::query("DELETE FROM presence_carryover").execute(&mut *tx).await.map_err(map_err)?;
+        tx.commit().await.map_err(map_err)?;
+        found.iter().map(rows::carried_over).collect::<Result<_, _>>().map_err(map_err)
+    }
+
     async fn create_session(&self, s: NewSession) -> Result<(), StoreError> {
         sqlx::query("INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)")
             .bind(&s.token_hash)

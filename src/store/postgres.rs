@@ -205,6 +205,30 @@ impl Store for PgStore {
         Ok(())
     }
 
+    async fn save_online(&self, users: &[UserId], stopped_at: Timestamp) -> Result<(), StoreError> {
+        let ids: Vec<i64> = users.iter().map(|u| u.0).collect();
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        sqlx::query("DELETE FROM presence_carryover").execute(&mut *tx).await.map_err(map_err)?;
+        sqlx::query(
+            "INSERT INTO presence_carryover (user_id, stopped_at) SELECT u, $2 FROM unnest($1::bigint[]) AS u \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&ids)
+        .bind(stopped_at.as_millis())
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn take_online(&self) -> Result<Vec<(User, Timestamp)>, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let found = sqlx::query(rows::CARRIED_OVER).fetch_all(&mut *tx).await.map_err(map_err)?;
+        sqlx::query("DELETE FROM presence_carryover").execute(&mut *tx).await.map_err(map_err)?;
+        tx.commit().await.map_err(map_err)?;
+        found.iter().map(rows::carried_over).collect::<Result<_, _>>().map_err(map_err)
+    }
+
     async fn create_session(&self, s: NewSession) -> Result<(), StoreError> {
         sqlx::query("INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
             .bind(&s.token_hash)

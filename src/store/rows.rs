@@ -67,6 +67,18 @@ macro_rules! message_columns {
 
 pub(crate) use {message_columns, room_columns, user_columns};
 
+/// Who the last graceful stop left online, with when it stopped ([`super::Store::take_online`]).
+pub const CARRIED_OVER: &str = concat!(
+    "SELECT ",
+    user_columns!(),
+    ", c.stopped_at FROM presence_carryover c JOIN users u ON u.id = c.user_id ORDER BY u.id"
+);
+
+/// A row of [`CARRIED_OVER`].
+pub fn carried_over<R: ParleyRow>(r: &R) -> Result<(User, Timestamp), R::Error> {
+    Ok((user(r)?, Timestamp::from_millis(r.int("stopped_at")?)))
+}
+
 /// A [`user`] row with the session's `expires_at` beside it.
 pub fn session_user<R: ParleyRow>(r: &R) -> Result<SessionUser, R::Error> {
     Ok(SessionUser { user: user(r)?, expires_at: Timestamp::from_millis(r.int("expires_at")?) })

@@ -145,6 +145,34 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn save_online(&self, users: &[UserId], stopped_at: Timestamp) -> Result<(), StoreError> {
+        let users = users.to_vec();
+        self.writer
+            .run(move |conn| {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                tx.execute("DELETE FROM presence_carryover", [])?;
+                {
+                    let mut insert = tx.prepare_cached(
+                        "INSERT INTO presence_carryover (user_id, stopped_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                    )?;
+                    for user in &users {
+                        insert.execute(params![user.0, stopped_at.as_millis()])?;
+                    }
+                }
+                tx.commit()
+            })
+            .await
+    }
+
+    async fn take_online(&self) -> Result<Vec<(User, Timestamp)>, StoreError> {
+        let found = sqlx::query(rows::CARRIED_OVER).fetch_all(&self.reader).await.map_err(map_err)?;
+        let carried = found.iter().map(rows::carried_over).collect::<Result<Vec<_>, _>>().map_err(map_err)?;
+        if !carried.is_empty() {
+            self.writer.run(|conn| conn.execute("DELETE FROM presence_carryover", [])).await?;
+        }
+        Ok(carried)
+    }
+
     async fn create_session(&self, s: NewSession) -> Result<(), StoreError> {
         self.writer
             .run(move |conn| {
