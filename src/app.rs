@@ -94,14 +94,18 @@ impl App {
     }
 
     /// Serves until `shutdown` resolves; then closes every socket cleanly (their
-    /// users go offline with `last_seen` stored), finishes in-flight requests and
-    /// closes the database.
+    /// users' `last_seen` stored; on a single instance they stay online for the
+    /// next start's grace, else they go offline), finishes in-flight requests
+    /// and closes the database.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let Self { listener, router, io, store, chat } = self;
+        // Before the first connection is accepted: who was online at the last stop.
+        chat.resume_presence().await;
         let service = router.into_make_service_with_connect_info::<SocketAddr>();
         let graceful = async move {
             shutdown.await;
             tracing::info!("shutting down: closing sockets");
+            chat.carry_presence_over().await;
             // Disconnect each socket ourselves: socketioxide's `close` drops the
             // namespaces before the transports, and then runs no disconnect
             // handler, so nobody would go offline or get a `last_seen`.

@@ -118,6 +118,13 @@ pub struct Settings {
     /// Milliseconds a `typing: true` stands without a refresh before it expires.
     #[arg(long, env = "PARLEY_TYPING_TTL_MS", default_value_t = 5000)]
     pub typing_ttl_ms: u64,
+
+    /// Milliseconds after a graceful stop during which the users who were
+    /// online count as online while they reconnect to the restarted server
+    /// (one instance; with Redis presence is shared instead). 0: everyone goes
+    /// offline at the stop.
+    #[arg(long, env = "PARLEY_RESTART_GRACE_MS", default_value_t = 15_000)]
+    pub restart_grace_ms: u64,
 }
 
 impl Settings {
@@ -135,6 +142,7 @@ impl Settings {
             login_failures_per_address: self.login_failures_per_address,
             login_failures_per_username: self.login_failures_per_username,
             login_window: Duration::from_secs(15 * 60),
+            restart_grace: Duration::from_millis(self.restart_grace_ms),
         }
     }
 

@@ -44,6 +44,10 @@ pub struct ChatConfig {
     pub login_failures_per_address: u32,
     pub login_failures_per_username: u32,
     pub login_window: Duration,
+    /// After a graceful restart of a single instance, how long (from the
+    /// stop) those who were online count as online while they come back.
+    /// Zero: everyone goes offline at the stop.
+    pub restart_grace: Duration,
 }
 
 impl Default for ChatConfig {
@@ -56,6 +60,7 @@ impl Default for ChatConfig {
             login_failures_per_address: 50,
             login_failures_per_username: 10,
             login_window: Duration::from_secs(15 * 60),
+            restart_grace: Duration::from_secs(15),
         }
     }
 }

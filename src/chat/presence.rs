@@ -1,15 +1,17 @@
 //! Connections, who is online, and which rooms each connection joined.
 //!
-//! A user is online while at least one of their connections is open.
+//! A user is online while at least one of their connections is open, or,
+//! just after a graceful restart of a single instance, while the grace for
+//! coming back lasts (see [`Chat::resume_presence`]).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use super::{Audience, AuthSession, Chat, Event};
 use crate::domain::ChatError;
-use crate::domain::{ConnId, RoomId, UserId, UserSummary};
+use crate::domain::{ConnId, RoomId, Timestamp, UserId, UserSummary};
 
 struct Conn {
     user: UserSummary,
@@ -22,6 +24,9 @@ struct Registry {
     conns: HashMap<ConnId, Conn>,
     /// Open connections per online user.
     online: HashMap<UserId, usize>,
+    /// Online at the last graceful stop and not back yet: counted online until
+    /// the grace ends, then offline with this `last_seen`.
+    presumed: HashMap<UserId, (UserSummary, Timestamp)>,
 }
 
 #[derive(Default)]
@@ -29,6 +34,9 @@ pub(super) struct Presence {
     registry: Mutex<Registry>,
     /// Disconnects still writing `last_seen`.
     closing: AtomicUsize,
+    /// Set at a graceful stop once who is online is stored for the next
+    /// start: users whose last connection closes are no longer announced offline.
+    carrying_over: AtomicBool,
 }
 
 impl Presence {
@@ -68,24 +76,27 @@ impl Presence {
         self.lock().conns.get_mut(conn).is_some_and(|c| c.rooms.remove(&room))
     }
 
-    /// Everyone online, each once, in id order.
+    /// Everyone online, each once, in id order: those with a connection and
+    /// those still in the grace after a restart.
     pub(super) fn online_users(&self) -> Vec<UserSummary> {
-        self.users_where(|_| true)
+        let reg = self.lock();
+        let mut users = users_where(&reg, |_| true);
+        users.extend(reg.presumed.values().map(|(user, _)| user.clone()));
+        users.sort_by_key(|u| u.id);
+        users
     }
 
     /// Everyone with a connection in the room, each once, in id order.
     pub(super) fn users_in_room(&self, room: RoomId) -> Vec<UserSummary> {
-        self.users_where(|c| c.rooms.contains(&room))
-    }
-
-    fn users_where(&self, keep: impl Fn(&Conn) -> bool) -> Vec<UserSummary> {
-        let reg = self.lock();
-        let mut seen = HashSet::new();
-        let mut users: Vec<UserSummary> =
-            reg.conns.values().filter(|c| keep(c) && seen.insert(c.user.id)).map(|c| c.user.clone()).collect();
+        let mut users = users_where(&self.lock(), |c| c.rooms.contains(&room));
         users.sort_by_key(|u| u.id);
         users
     }
+}
+
+fn users_where(reg: &Registry, keep: impl Fn(&Conn) -> bool) -> Vec<UserSummary> {
+    let mut seen = HashSet::new();
+    reg.conns.values().filter(|c| keep(c) && seen.insert(c.user.id)).map(|c| c.user.clone()).collect()
 }
 
 /// What a new connection is told about itself.
@@ -106,7 +117,10 @@ impl Chat {
             );
             let n = reg.online.entry(user.id).or_insert(0);
             *n += 1;
-            *n == 1
+            let first = *n == 1;
+            // Counted online since the restart: back, not new.
+            let awaited = reg.presumed.remove(&user.id).is_some();
+            first && !awaited
         };
         let came_online = match &self.inner.cluster {
             None => first_here,
@@ -160,7 +174,13 @@ impl Chat {
                 last
             }),
         };
-        if went_offline {
+        if went_offline && self.inner.presence.carrying_over.load(Ordering::SeqCst) {
+            // A graceful stop that the next start picks up: the user stays online.
+            let now = self.inner.clock.now();
+            if let Err(e) = self.inner.store.set_last_seen(user.id, now).await {
+                tracing::warn!(error = %e, user_id = %user.id, "could not record last_seen");
+            }
+        } else if went_offline {
             let now = self.inner.clock.now();
             // Announced before the write: a new connection of this user that
             // comes in meanwhile announces itself after this, not before.
@@ -194,6 +214,77 @@ impl Chat {
         let conns: Vec<ConnId> = self.inner.presence.lock().conns.keys().cloned().collect();
         for conn in conns {
             self.disconnect(&conn).await;
+        }
+    }
+
+    /// At a graceful stop, before the connections close: stores who is online,
+    /// so that the next start counts them online while they come back
+    /// ([`Chat::resume_presence`]), and announces no one offline from here on.
+    /// Not with several instances, whose presence is shared (a stopping
+    /// instance's users go offline on the others), nor with no grace configured.
+    pub async fn carry_presence_over(&self) {
+        if self.inner.cluster.is_some() || self.inner.config.restart_grace.is_zero() {
+            return;
+        }
+        let users: Vec<UserId> = {
+            let reg = self.inner.presence.lock();
+            reg.online.keys().chain(reg.presumed.keys()).copied().collect()
+        };
+        match self.inner.store.save_online(&users, self.inner.clock.now()).await {
+            Ok(()) => {
+                self.inner.presence.carrying_over.store(true, Ordering::SeqCst);
+                tracing::info!(users = users.len(), "who is online is kept for the next start");
+            }
+            Err(e) => tracing::warn!(error = %e, "could not keep who is online: they go offline"),
+        }
+    }
+
+    /// At a start, before any connection: whoever the last graceful stop left
+    /// online counts as online until `restart_grace` after that stop, and
+    /// their return announces nothing. Whoever is not back by then goes
+    /// offline, announced with the `last_seen` of the stop. What was stored is
+    /// read once and forgotten; with several instances it is not used.
+    pub async fn resume_presence(&self) {
+        let carried = match self.inner.store.take_online().await {
+            Ok(carried) => carried,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read who was online at the last stop");
+                return;
+            }
+        };
+        let Some((_, stopped_at)) = carried.first() else { return };
+        let grace_ms = i64::try_from(self.inner.config.restart_grace.as_millis()).unwrap_or(i64::MAX);
+        let left_ms = stopped_at.as_millis().saturating_add(grace_ms) - self.inner.clock.now().as_millis();
+        if self.inner.cluster.is_some() || left_ms <= 0 {
+            return;
+        }
+        let count = carried.len();
+        {
+            let mut reg = self.inner.presence.lock();
+            for (user, stopped_at) in carried {
+                let last_seen = user.last_seen.unwrap_or(stopped_at);
+                reg.presumed.insert(user.id, (UserSummary::from(&user), last_seen));
+            }
+        }
+        tracing::info!(users = count, grace_ms = left_ms, "online at the last stop: counted online while they come back");
+        let chat = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(left_ms.unsigned_abs())).await;
+            chat.end_grace();
+        });
+    }
+
+    /// Those still awaited when the grace ends go offline.
+    fn end_grace(&self) {
+        let mut gone: Vec<_> = self.inner.presence.lock().presumed.drain().map(|(_, v)| v).collect();
+        gone.sort_by_key(|(user, _)| user.id);
+        for (user, last_seen) in gone {
+            let back = user.clone();
+            self.publish(Audience::Everyone, Event::Presence { user, is_online: false, last_seen: Some(last_seen) });
+            // Came back just as the grace ended: its "online" may have gone out first.
+            if self.inner.presence.has_connections(back.id) {
+                self.publish(Audience::Everyone, Event::Presence { user: back, is_online: true, last_seen: None });
+            }
         }
     }
 
