@@ -72,6 +72,12 @@ impl Instance {
         panic!("instance on {} did not become ready", instance.base);
     }
 
+    /// Stops it as a deploy does (SIGTERM) and waits until it has exited.
+    fn terminate(&mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = self.child.wait();
+    }
+
     fn kill9(&mut self) {
         let _ = Command::new("kill").args(["-KILL", &self.child.id().to_string()]).status();
         let _ = self.child.wait();
@@ -193,6 +199,19 @@ async fn presence_and_new_rooms_are_seen_on_every_instance() {
     assert_eq!(gone["is_online"], false);
     dee.wait_for("presence_batch", ann_is(false), WAIT).await.unwrap();
     dee.expect_none("presence", |_| true, Duration::from_millis(300)).await.unwrap();
+}
+
+#[tokio::test]
+async fn the_users_of_a_stopped_instance_go_offline_elsewhere_at_once() {
+    // A single instance keeps its users online through a restart's grace; in
+    // a cluster the others know at once that they are gone.
+    let Some(mut c) = cluster(2).await else { return };
+    let (_, mut bob) = user_on(&c.nodes[1], "bob").await;
+    let (_, _ann) = user_on(&c.nodes[0], "ann").await;
+    bob.wait_for("presence", |p| p["username"] == "ann" && p["is_online"] == true, WAIT).await.unwrap();
+    c.nodes[0].terminate();
+    let gone = bob.wait_for("presence", |p| p["username"] == "ann", WAIT).await.expect("ann goes offline");
+    assert_eq!(gone["is_online"], false);
 }
 
 #[tokio::test]

@@ -131,3 +131,67 @@ async fn a_handshake_auth_that_asks_for_nothing_known_changes_nothing() {
         ann_s.close().await;
     }
 }
+
+/// A single instance (no Redis, whatever the suite's environment) with this grace after a restart.
+async fn single_instance(grace_ms: u64) -> TestApp {
+    spawn_app_with(|s| {
+        s.redis_url = None;
+        s.restart_grace_ms = grace_ms;
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_restart_keeps_everyone_online_and_announces_only_who_is_not_back_when_the_grace_ends() {
+    let mut app = single_instance(2_000).await;
+    let (ann, mut ann_s) = app.connected("ann").await;
+    let (bob, mut bob_s) = app.connected("bob").await;
+    let (cat, mut cat_s) = app.connected("cat").await;
+    ann_s.wait_for("presence", |p| p["username"] == "cat" && p["is_online"] == true, WAIT).await.unwrap();
+
+    app.restart_after(std::time::Duration::ZERO).await;
+    for s in [&mut ann_s, &mut bob_s, &mut cat_s] {
+        s.disconnected(WAIT).await.expect("the stop closes every socket");
+    }
+    // Nobody is back yet, and all three still count as online.
+    assert_eq!(usernames(&ann.get_json("/api/online-users").await.unwrap().1), ["ann", "bob", "cat"]);
+
+    let mut ann_s = app.socket(&ann).await;
+    let bob_s = app.socket(&bob).await;
+    ann_s.expect_none("presence", |p| p["username"] == "bob", QUIET).await.unwrap();
+    assert_eq!(usernames(&ann.get_json("/api/online-users").await.unwrap().1), ["ann", "bob", "cat"]);
+
+    // Cat does not come back: offline when the grace ends, seen last at the stop.
+    let offline = ann_s.wait_for("presence", |p| p["username"] == "cat", WAIT).await.unwrap();
+    assert_eq!(offline["is_online"], false);
+    let store = parley::store::open(&app.database_url).await.unwrap();
+    let stored = store.user_by_username("cat").await.unwrap().unwrap().last_seen.expect("cat's last_seen from the stop");
+    store.close().await;
+    assert_eq!(offline["last_seen"], stored.to_string());
+    ann_s.expect_none("presence", |p| p["username"] != "cat", QUIET).await.unwrap();
+    assert_eq!(usernames(&ann.get_json("/api/online-users").await.unwrap().1), ["ann", "bob"]);
+
+    // Back later, cat is announced as anyone coming online is.
+    let cat_s = app.socket(&cat).await;
+    let online = ann_s.wait_for("presence", |p| p["username"] == "cat", WAIT).await.unwrap();
+    assert_eq!(online["is_online"], true);
+    drop((bob_s, cat_s));
+}
+
+#[tokio::test]
+async fn no_one_counts_as_online_after_a_stop_longer_than_the_grace_or_with_no_grace() {
+    for (grace_ms, pause_ms) in [(300, 800), (0, 0)] {
+        let mut app = single_instance(grace_ms).await;
+        let (ann, mut ann_s) = app.connected("ann").await;
+        let (bob, mut bob_s) = app.connected("bob").await;
+        app.restart_after(std::time::Duration::from_millis(pause_ms)).await;
+        ann_s.disconnected(WAIT).await.unwrap();
+        bob_s.disconnected(WAIT).await.unwrap();
+        let (_, online) = ann.get_json("/api/online-users").await.unwrap();
+        assert_eq!(usernames(&online), Vec::<String>::new(), "grace {grace_ms} ms, stopped for {pause_ms} ms");
+        // And whoever comes back is announced.
+        let mut ann_s = app.socket(&ann).await;
+        let _bob_s = app.socket(&bob).await;
+        ann_s.wait_for("presence", |p| p["username"] == "bob" && p["is_online"] == true, WAIT).await.unwrap();
+    }
+}

@@ -19,10 +19,12 @@ pub struct TestApp {
     /// The test's own database: a SQLite file, or a fresh database on the
     /// server that `PARLEY_TEST_DATABASE` names (see `parley::store::testdb`).
     pub database_url: String,
+    /// What it was started with (its address included), for [`TestApp::restart_after`].
+    settings: Settings,
     _dir: tempfile::TempDir,
     _db: Option<TestDb>,
     stop: Option<oneshot::Sender<()>>,
-    handle: Option<JoinHandle<std::io::Result<()>>>,
+    handle: Option<Serving>,
 }
 
 /// A server with default settings.
@@ -54,13 +56,22 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
     settings.message_rate = 1000;
     settings.message_burst = 1000;
     tweak(&mut settings);
-    let app = App::build(settings).await.expect("app builds");
-    let addr = app.local_addr().unwrap();
+    let (settings, stop, handle) = start(settings).await;
+    let base = format!("http://{}", settings.bind);
+    TestApp { base, database_url, settings, _dir: dir, _db: db, stop: Some(stop), handle: Some(handle) }
+}
+
+type Serving = JoinHandle<std::io::Result<()>>;
+
+/// Builds and runs a server; its settings come back with the address it bound.
+async fn start(mut settings: Settings) -> (Settings, oneshot::Sender<()>, Serving) {
+    let app = App::build(settings.clone()).await.expect("app builds");
+    settings.bind = app.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
     let handle = tokio::spawn(app.run(async move {
         let _ = stopped.await;
     }));
-    TestApp { base: format!("http://{addr}"), database_url, _dir: dir, _db: db, stop: Some(stop), handle: Some(handle) }
+    (settings, stop, handle)
 }
 
 /// A Redis key prefix no other test uses.
@@ -112,6 +123,18 @@ impl TestApp {
         if let Some(handle) = self.handle.take() {
             tokio::time::timeout(WAIT, handle).await.expect("stops in time").expect("task").expect("serves");
         }
+    }
+}
+
+impl TestApp {
+    /// Stops the server the way SIGTERM does, waits `pause`, and starts it
+    /// again with the same settings on the same database and address (the
+    /// clients' cookies and URLs stay good).
+    pub async fn restart_after(&mut self, pause: Duration) {
+        self.stop().await;
+        tokio::time::sleep(pause).await;
+        let (settings, stop, handle) = start(self.settings.clone()).await;
+        (self.settings, self.stop, self.handle) = (settings, Some(stop), Some(handle));
     }
 }
 
