@@ -93,41 +93,45 @@ impl App {
         &self.chat
     }
 
-    /// Serves until `shutdown` resolves; then closes every socket cleanly (their
-    /// users' `last_seen` stored; on a single instance they stay online for the
-    /// next start's grace, else they go offline), finishes in-flight requests
-    /// and closes the database.
+    /// Serves until `shutdown` resolves. Then it stops accepting connections,
+    /// closes every socket's transport (clients see the connection drop, as
+    /// when a server goes away, and reconnect by themselves), records each
+    /// user's `last_seen` (on a single instance they stay online for the next
+    /// start's grace, else they go offline), finishes in-flight requests and
+    /// closes the database.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let Self { listener, router, io, store, chat } = self;
         // Before the first connection is accepted: who was online at the last stop.
         chat.resume_presence().await;
         let service = router.into_make_service_with_connect_info::<SocketAddr>();
-        let graceful = async move {
-            shutdown.await;
+        let (stopping, stop) = tokio::sync::oneshot::channel::<()>();
+        // Runs once axum has stopped accepting: a client that reconnects at
+        // once finds the port closed until the next start, not a server that
+        // is going away.
+        let closing = tokio::spawn(async move {
+            if stop.await.is_err() {
+                return; // serving failed; nothing to close
+            }
             tracing::info!("shutting down: closing sockets");
             chat.carry_presence_over().await;
-            // Disconnect each socket ourselves: socketioxide's `close` drops the
-            // namespaces before the transports, and then runs no disconnect
-            // handler, so nobody would go offline or get a `last_seen`.
-            // Sockets still being set up register a moment later: repeat.
+            // Close the transports, not the Socket.IO namespace: a namespace
+            // disconnect ("io server disconnect") tells Socket.IO clients they
+            // were sent away on purpose, and they would not reconnect. This
+            // runs no disconnect handler, so the chat closes each connection
+            // itself; sockets still being set up register a moment later.
+            io.close().await;
             let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
             loop {
-                for socket in io.sockets() {
-                    if let Err(e) = socket.disconnect() {
-                        tracing::debug!(error = %e, "socket not disconnected cleanly");
-                    }
-                }
+                chat.disconnect_all().await;
                 chat.drained(Duration::from_millis(100)).await;
                 if chat.connection_count() == 0 || tokio::time::Instant::now() >= deadline {
                     break;
                 }
             }
-            io.close().await;
-            // Whatever could not be told goodbye still goes offline.
-            chat.disconnect_all().await;
-            // The loop above stops once no connection is registered; their
-            // `last_seen` writes may still be running, and the store closes next.
-            chat.drained(Duration::from_secs(5)).await;
+        });
+        let graceful = async move {
+            shutdown.await;
+            let _ = stopping.send(());
         };
         // Nagle's algorithm would hold small frames (and the handshake) back ~40 ms.
         let listener = listener.tap_io(|tcp| {
@@ -135,10 +139,13 @@ impl App {
                 tracing::debug!(error = %e, "TCP_NODELAY not set");
             }
         });
-        axum::serve(listener, service).with_graceful_shutdown(graceful).await?;
+        let served = axum::serve(listener, service).with_graceful_shutdown(graceful).await;
+        if let Err(e) = closing.await {
+            tracing::warn!(error = %e, "closing the sockets failed");
+        }
         store.close().await;
         tracing::info!("stopped");
-        Ok(())
+        served
     }
 }
 

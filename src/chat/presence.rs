@@ -209,12 +209,11 @@ impl Chat {
         }
     }
 
-    /// Closes every connection still registered (at shutdown).
+    /// Closes every connection still registered (at shutdown), all at once:
+    /// their `last_seen` writes share transactions.
     pub async fn disconnect_all(&self) {
         let conns: Vec<ConnId> = self.inner.presence.lock().conns.keys().cloned().collect();
-        for conn in conns {
-            self.disconnect(&conn).await;
-        }
+        futures_util::future::join_all(conns.iter().map(|conn| self.disconnect(conn))).await;
     }
 
     /// At a graceful stop, before the connections close: stores who is online,

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, test } from 'node:test';
 
-import { joinRoom, roomByName, useServer, waitFor } from './helpers.js';
+import { joinRoom, roomByName, startServer, useServer, waitFor } from './helpers.js';
 
 describe('connection', () => {
   const ctx = useServer({ before, after, afterEach });
@@ -119,6 +119,40 @@ describe('connection', () => {
     assert.equal(a1.hello.user_id, a2.hello.user_id);
     assert.notEqual(a1.id, a2.id);
   });
+
+  // Flask-SocketIO's clients reconnect by themselves when the server goes
+  // away. A graceful stop must look the same to them: the transport closes,
+  // and no Socket.IO disconnect ("io server disconnect") tells them they were
+  // sent away on purpose, after which a client stays away.
+  for (const transport of ['websocket', 'polling']) {
+    test(`after a restart (SIGTERM) a client reconnects by itself and rejoins (${transport})`, async () => {
+      const server = await startServer();
+      try {
+        const alice = await server.newUser('alice');
+        const general = await roomByName(server, alice.cookie, 'General');
+        const socket = await server.connect(alice.cookie, { transports: [transport], reconnection: true });
+        const gone = new Promise((resolve) => socket.once('disconnect', resolve));
+        const back = new Promise((resolve) => socket.io.once('reconnect', resolve));
+        const info = await server.restart();
+        assert.deepEqual(info, { code: 0, signal: null }, `clean exit; output:\n${server.log()}`);
+        assert.notEqual(await gone, 'io server disconnect');
+        let timer;
+        const late = new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error('not reconnected within 15 s of the restart')), 15_000);
+        });
+        await Promise.race([back, late]).finally(() => clearTimeout(timer));
+
+        const ack = await socket.emitWithAck('join_room', { room_id: general.id, room_name: general.room_name });
+        assert.deepEqual(ack, { ok: true, room_id: general.id, room_name: 'General' });
+        const sent = await socket.emitWithAck('send_message', { room_id: general.id, message: 'after the restart' });
+        assert.equal(sent.ok, true);
+        const echo = await waitFor(socket, 'new_message', (m) => m.id === sent.id);
+        assert.equal(echo.message, 'after the restart');
+      } finally {
+        await server.stop();
+      }
+    });
+  }
 
   ctx.stopsCleanly(test);
 });

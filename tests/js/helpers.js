@@ -83,6 +83,16 @@ export async function startServer() {
   }
   const tmpdir = await mkdtemp(path.join(os.tmpdir(), 'parley-js-'));
   const port = await freePort();
+  try {
+    return new Server({ base: `http://127.0.0.1:${port}`, port, tmpdir, ...(await launch(tmpdir, port)) });
+  } catch (err) {
+    await rm(tmpdir, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+/** Spawns the binary on `port` with the database in `tmpdir`; resolves once /healthz answers 200. */
+async function launch(tmpdir, port) {
   const base = `http://127.0.0.1:${port}`;
   const child = spawn(PARLEY_BIN, [], {
     cwd: tmpdir,
@@ -116,13 +126,10 @@ export async function startServer() {
     exitInfo = info;
   });
 
-  const server = new Server({ base, port, tmpdir, child, exited, log: () => output });
-
   // Wait for /healthz.
   const deadline = Date.now() + 10_000;
   for (;;) {
     if (exitInfo) {
-      await rm(tmpdir, { recursive: true, force: true });
       throw new Error(
         `Parley exited during start (code ${exitInfo.code}, signal ${exitInfo.signal}). Output:\n${output}`,
       );
@@ -137,12 +144,11 @@ export async function startServer() {
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
       await exited;
-      await rm(tmpdir, { recursive: true, force: true });
       throw new Error(`Parley did not answer GET /healthz with 200 within 10 s. Output:\n${output}`);
     }
     await sleep(50);
   }
-  return server;
+  return { child, exited, log: () => output };
 }
 
 /** One running server, with the sockets the tests opened against it. */
@@ -241,11 +247,11 @@ export class Server {
   /**
    * Creates a socket without waiting for anything. `cookie` may be null.
    * Options: {transports} (default ['websocket']; pass null for the client's default),
-   * {auth} (the handshake's auth payload).
+   * {auth} (the handshake's auth payload), {reconnection} (default false).
    */
   rawSocket(cookie, options = {}) {
     const opts = {
-      reconnection: false,
+      reconnection: options.reconnection ?? false,
       forceNew: true,
       timeout: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
     };
@@ -271,25 +277,36 @@ export class Server {
    */
   async stop() {
     this.closeSockets();
-    let info;
-    if (this.child.exitCode !== null || this.child.signalCode !== null) {
-      info = await this.exited;
-    } else {
-      this.child.kill('SIGTERM');
-      let timer;
-      const timeout = new Promise((resolve) => {
-        timer = setTimeout(() => resolve(null), 10_000);
-      });
-      info = await Promise.race([this.exited, timeout]);
-      clearTimeout(timer);
-      if (!info) {
-        this.child.kill('SIGKILL');
-        await this.exited;
-        info = { code: null, signal: 'SIGKILL (did not exit within 10 s of SIGTERM)' };
-      }
-    }
+    const info = await this.terminate();
     await rm(this.tmpdir, { recursive: true, force: true });
     return info;
+  }
+
+  /**
+   * Stops the process as a deploy does (SIGTERM), leaving the sockets to see
+   * it go, and starts it again on the same port and database. Resolves with
+   * the old process's exit {code, signal}.
+   */
+  async restart() {
+    const info = await this.terminate();
+    Object.assign(this, await launch(this.tmpdir, this.port));
+    return info;
+  }
+
+  /** SIGTERM (SIGKILL after 10 s); resolves with the exit {code, signal}. */
+  async terminate() {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return this.exited;
+    this.child.kill('SIGTERM');
+    let timer;
+    const timeout = new Promise((resolve) => {
+      timer = setTimeout(() => resolve(null), 10_000);
+    });
+    const info = await Promise.race([this.exited, timeout]);
+    clearTimeout(timer);
+    if (info) return info;
+    this.child.kill('SIGKILL');
+    await this.exited;
+    return { code: null, signal: 'SIGKILL (did not exit within 10 s of SIGTERM)' };
   }
 }
 
