@@ -78,4 +78,47 @@ describe('presence', () => {
       }
     },
   );
+
+  // A restart of a single server: who was online stays online in the others'
+  // lists while they come back; who does not come back goes offline when the
+  // grace ends.
+  browserTest(
+    'across a server restart the others stay shown online, and who does not come back goes offline after the grace',
+    { env: { PARLEY_RESTART_GRACE_MS: '10000' } },
+    async (h) => {
+      const alice = await h.newUser({ prefix: 'alice', displayName: 'Alice' });
+      const bob = await h.newUser({ prefix: 'bob', displayName: 'Bob' });
+      await waitUntil(async () => (await onlineState(alice.page, bob.username)) === 'true', {
+        message: 'Bob online in Alice\'s list',
+      });
+
+      h.note('restarting the server; Bob\'s browser stays offline');
+      const info = await h.server.stop();
+      assert.deepEqual(info, { code: 0, signal: null }, `clean exit; output:\n${h.server.log()}`);
+      await bob.context.setOffline(true);
+      await h.server.start();
+      await waitUntil(async () => (await alice.page.getByTestId('connection-banner').count()) === 0, {
+        timeout: 30_000,
+        message: 'Alice reconnected',
+      });
+      // Alice's page asked for the online list again on reconnecting: Bob is in it.
+      await staysTrue(
+        async () => (await onlineState(alice.page, bob.username)) === 'true',
+        1000,
+        'Bob shown online while the grace lasts',
+      );
+
+      await waitUntil(async () => (await onlineState(alice.page, bob.username)) !== 'true', {
+        timeout: 20_000,
+        message: 'Bob shown offline once the grace has ended',
+      });
+
+      // Back online, Bob's page reconnects and he is announced as anyone is.
+      await bob.context.setOffline(false);
+      await waitUntil(async () => (await onlineState(alice.page, bob.username)) === 'true', {
+        timeout: 30_000,
+        message: 'Bob online again in Alice\'s list',
+      });
+    },
+  );
 });
