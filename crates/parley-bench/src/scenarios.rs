@@ -502,6 +502,21 @@ pub async fn reconnect(base: &str, users: &[BenchUser], n: usize, restart: &str,
     // The old server's graceful shutdown (and the new one's spawn).
     let restart_secs = t.elapsed().as_secs_f64();
     go.store(true, Ordering::SeqCst);
+    // When the new process answers, so that the time after it is known apart
+    // from the stop and the spawn.
+    let listening = tokio::spawn({
+        let url = format!("{base}/healthz");
+        async move {
+            let http = reqwest::Client::new();
+            while t.elapsed() < Duration::from_secs(120) {
+                if http.get(&url).send().await.is_ok_and(|r| r.status().is_success()) {
+                    return Some(t.elapsed().as_secs_f64());
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            None
+        }
+    });
     while rejoined.load(Ordering::SeqCst) < 2 * n as u64 {
         if t.elapsed() > Duration::from_secs(120) {
             break;
@@ -509,8 +524,11 @@ pub async fn reconnect(base: &str, users: &[BenchUser], n: usize, restart: &str,
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let back = rejoined.load(Ordering::SeqCst) - n as u64;
-    Ok(json!({"scenario": "reconnect", "clients": n, "back": back, "seconds_until_all_back": t.elapsed().as_secs_f64(),
-              "seconds_restarting": restart_secs, "spread_ms": spread.as_millis() as u64,
+    let all_back = t.elapsed().as_secs_f64();
+    let listening = listening.await.ok().flatten();
+    Ok(json!({"scenario": "reconnect", "clients": n, "back": back, "seconds_until_all_back": all_back,
+              "seconds_restarting": restart_secs, "seconds_until_listening": listening,
+              "seconds_back_after_listening": listening.map(|l| all_back - l), "spread_ms": spread.as_millis() as u64,
               "refused_before_restart": refused_before.load(Ordering::Relaxed)}))
 }
 
