@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use quick_cache::sync::Cache;
 
 use crate::domain::{Message, Page, Room, RoomId, Timestamp, UserSummary};
+use crate::store::SessionUser;
 
 /// How long (in seconds) a session found in the store is trusted without
 /// asking again.
@@ -93,6 +94,15 @@ impl SessionCache {
                     return Ok(Some(user));
                 }
             }
+        }
+    }
+
+    /// Sessions the store has just confirmed live, all at once (at a start,
+    /// those of the users who were online at the last stop).
+    pub(super) fn confirmed(&self, sessions: Vec<(Vec<u8>, SessionUser)>, now: Timestamp) {
+        for (token_hash, found) in sessions {
+            let user = UserSummary::from(&found.user);
+            self.entries.insert(token_hash, CachedSession { user, expires_at: found.expires_at, checked_at: now });
         }
     }
 

@@ -241,31 +241,35 @@ impl Chat {
     /// At a start, before any connection: whoever the last graceful stop left
     /// online counts as online until `restart_grace` after that stop, and
     /// their return announces nothing. Whoever is not back by then goes
-    /// offline, announced with the `last_seen` of the stop. What was stored is
-    /// read once and forgotten; with several instances it is not used.
+    /// offline, announced with the `last_seen` of the stop. Their live
+    /// sessions are trusted at once, so that coming back costs no query each.
+    /// What was stored is read once and forgotten; with several instances it
+    /// is not used.
     pub async fn resume_presence(&self) {
-        let carried = match self.inner.store.take_online().await {
+        let now = self.inner.clock.now();
+        let carried = match self.inner.store.take_online(now).await {
             Ok(carried) => carried,
             Err(e) => {
                 tracing::warn!(error = %e, "could not read who was online at the last stop");
                 return;
             }
         };
-        let Some((_, stopped_at)) = carried.first() else { return };
+        let Some((_, stopped_at)) = carried.online.first() else { return };
         let grace_ms = i64::try_from(self.inner.config.restart_grace.as_millis()).unwrap_or(i64::MAX);
-        let left_ms = stopped_at.as_millis().saturating_add(grace_ms) - self.inner.clock.now().as_millis();
+        let left_ms = stopped_at.as_millis().saturating_add(grace_ms) - now.as_millis();
         if self.inner.cluster.is_some() || left_ms <= 0 {
             return;
         }
-        let count = carried.len();
+        let (users, sessions) = (carried.online.len(), carried.sessions.len());
+        self.inner.sessions.confirmed(carried.sessions, now);
         {
             let mut reg = self.inner.presence.lock();
-            for (user, stopped_at) in carried {
+            for (user, stopped_at) in carried.online {
                 let last_seen = user.last_seen.unwrap_or(stopped_at);
                 reg.presumed.insert(user.id, (UserSummary::from(&user), last_seen));
             }
         }
-        tracing::info!(users = count, grace_ms = left_ms, "online at the last stop: counted online while they come back");
+        tracing::info!(users, sessions, grace_ms = left_ms, "online at the last stop: counted online while they come back");
         let chat = self.clone();
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(left_ms.unsigned_abs())).await;

@@ -61,6 +61,17 @@ pub struct NewSession {
     pub expires_at: Timestamp,
 }
 
+/// What the last graceful stop left for the next start ([`Store::take_online`]).
+#[derive(Debug, Default)]
+pub struct CarriedOver {
+    /// Who was online, each with when the server stopped, in id order.
+    pub online: Vec<(User, Timestamp)>,
+    /// Their sessions still live, by token hash, the latest to expire first
+    /// (at most 10,000, as many as the chat's session cache holds): the start
+    /// trusts them at once, instead of a query for each as the clients come back.
+    pub sessions: Vec<(Vec<u8>, SessionUser)>,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Is the database answering? (`/readyz`)
@@ -82,9 +93,9 @@ pub trait Store: Send + Sync + 'static {
     /// Remembers who was online when this server stopped gracefully (a single
     /// instance), in place of what was remembered before.
     async fn save_online(&self, users: &[UserId], stopped_at: Timestamp) -> Result<(), StoreError>;
-    /// Who [`Store::save_online`] remembered, each with when the server
-    /// stopped, in id order; forgets them.
-    async fn take_online(&self) -> Result<Vec<(User, Timestamp)>, StoreError>;
+    /// Who [`Store::save_online`] remembered, with their sessions still live
+    /// at `now`; forgets them.
+    async fn take_online(&self, now: Timestamp) -> Result<CarriedOver, StoreError>;
 
     async fn create_session(&self, session: NewSession) -> Result<(), StoreError>;
     /// The user of an unexpired session.

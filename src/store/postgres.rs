@@ -18,7 +18,7 @@ use sqlx::{ConnectOptions, Connection, Row};
 
 use super::group_commit::{BatchPlan, CommitBatch, GroupCommit, HeldConnections, rooms_in_lock_order};
 use super::rows::{self, message_columns, room_columns, user_columns};
-use super::{Inserted, NewSession, Page, SessionUser, Store, StoreError, map_err};
+use super::{CarriedOver, Inserted, NewSession, Page, SessionUser, Store, StoreError, map_err};
 use crate::domain::{ClientId, Message, MessageId, NewMessage, NewUser, Room, RoomId, RoomName, RoomType, Timestamp, User, UserId};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -221,12 +221,20 @@ impl Store for PgStore {
         tx.commit().await.map_err(map_err)
     }
 
-    async fn take_online(&self) -> Result<Vec<(User, Timestamp)>, StoreError> {
+    async fn take_online(&self, now: Timestamp) -> Result<CarriedOver, StoreError> {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
-        let found = sqlx::query(rows::CARRIED_OVER).fetch_all(&mut *tx).await.map_err(map_err)?;
+        let online = sqlx::query(rows::CARRIED_OVER).fetch_all(&mut *tx).await.map_err(map_err)?;
+        let sessions = sqlx::query(rows::carried_sessions!("$1"))
+            .bind(now.as_millis())
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(map_err)?;
         sqlx::query("DELETE FROM presence_carryover").execute(&mut *tx).await.map_err(map_err)?;
         tx.commit().await.map_err(map_err)?;
-        found.iter().map(rows::carried_over).collect::<Result<_, _>>().map_err(map_err)
+        Ok(CarriedOver {
+            online: online.iter().map(rows::carried_over).collect::<Result<_, _>>().map_err(map_err)?,
+            sessions: sessions.iter().map(rows::carried_session).collect::<Result<_, _>>().map_err(map_err)?,
+        })
     }
 
     async fn create_session(&self, s: NewSession) -> Result<(), StoreError> {

@@ -18,6 +18,7 @@ pub trait ParleyRow {
     fn opt_int(&self, col: &str) -> Result<Option<i64>, Self::Error>;
     fn text(&self, col: &str) -> Result<String, Self::Error>;
     fn opt_text(&self, col: &str) -> Result<Option<String>, Self::Error>;
+    fn bytes(&self, col: &str) -> Result<Vec<u8>, Self::Error>;
 }
 
 impl<R, DB> ParleyRow for R
@@ -27,6 +28,7 @@ where
     for<'r> &'r str: ColumnIndex<R>,
     for<'r> i64: Decode<'r, DB> + Type<DB>,
     for<'r> String: Decode<'r, DB> + Type<DB>,
+    for<'r> Vec<u8>: Decode<'r, DB> + Type<DB>,
 {
     type Error = sqlx::Error;
     fn int(&self, col: &str) -> Result<i64, sqlx::Error> {
@@ -39,6 +41,9 @@ where
         self.try_get(col)
     }
     fn opt_text(&self, col: &str) -> Result<Option<String>, sqlx::Error> {
+        self.try_get(col)
+    }
+    fn bytes(&self, col: &str) -> Result<Vec<u8>, sqlx::Error> {
         self.try_get(col)
     }
 }
@@ -77,6 +82,27 @@ pub const CARRIED_OVER: &str = concat!(
 /// A row of [`CARRIED_OVER`].
 pub fn carried_over<R: ParleyRow>(r: &R) -> Result<(User, Timestamp), R::Error> {
     Ok((user(r)?, Timestamp::from_millis(r.int("stopped_at")?)))
+}
+
+/// The live sessions of those [`CARRIED_OVER`] names, given the placeholder
+/// for `now` ([`super::CarriedOver::sessions`]).
+macro_rules! carried_sessions {
+    ($now:literal) => {
+        concat!(
+            "SELECT s.token_hash, ",
+            crate::store::rows::user_columns!(),
+            ", s.expires_at FROM presence_carryover c JOIN sessions s ON s.user_id = c.user_id \
+             JOIN users u ON u.id = c.user_id WHERE s.expires_at > ",
+            $now,
+            " ORDER BY s.expires_at DESC LIMIT 10000"
+        )
+    };
+}
+pub(crate) use carried_sessions;
+
+/// A row of [`carried_sessions`].
+pub fn carried_session<R: ParleyRow>(r: &R) -> Result<(Vec<u8>, SessionUser), R::Error> {
+    Ok((r.bytes("token_hash")?, session_user(r)?))
 }
 
 /// A [`user`] row with the session's `expires_at` beside it.

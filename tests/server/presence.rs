@@ -1,3 +1,4 @@
+use parley_client::{ConnectOptions, SioError};
 use reqwest::StatusCode;
 
 use crate::support::*;
@@ -194,4 +195,23 @@ async fn no_one_counts_as_online_after_a_stop_longer_than_the_grace_or_with_no_g
         let _bob_s = app.socket(&bob).await;
         ann_s.wait_for("presence", |p| p["username"] == "bob" && p["is_online"] == true, WAIT).await.unwrap();
     }
+}
+
+#[tokio::test]
+async fn a_restart_trusts_only_the_sessions_still_live_at_the_stop() {
+    // The start trusts the sessions of whoever was online without asking the
+    // database again: one that ended before the stop must stay ended.
+    let mut app = single_instance(2_000).await;
+    let (ann, mut ann_s) = app.connected("ann").await;
+    let tab = app.http();
+    assert!(tab.api_login("ann", PASSWORD).await.unwrap().status().is_success());
+    let ended = tab.cookie_header().expect("the second session's cookie");
+    assert_eq!(tab.inner().post(app.url("/api/logout")).send().await.unwrap().status(), StatusCode::NO_CONTENT);
+
+    app.restart_after(std::time::Duration::ZERO).await;
+    ann_s.disconnected(WAIT).await.unwrap();
+    let refused = app.connect_raw(ConnectOptions { cookie: Some(ended), ..Default::default() }).await;
+    assert!(matches!(refused, Err(SioError::Refused(_))), "{refused:?}");
+    let _ann_s = app.socket(&ann).await;
+    assert_eq!(usernames(&ann.get_json("/api/online-users").await.unwrap().1), ["ann"]);
 }

@@ -16,7 +16,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use sqlx::{ConnectOptions, Connection, Row};
 
 use super::rows::{self, ParleyRow, message_columns, room_columns, user_columns};
-use super::{Inserted, NewSession, Page, SessionUser, Store, StoreError, map_err};
+use super::{CarriedOver, Inserted, NewSession, Page, SessionUser, Store, StoreError, map_err};
 use crate::domain::{
     AvatarColor, ClientId, DisplayName, Message, MessageBody, MessageId, MessageType, NewMessage, NewUser, Room, RoomId,
     RoomName, RoomType, Timestamp, User, UserId, UserSummary, Username,
@@ -164,13 +164,20 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn take_online(&self) -> Result<Vec<(User, Timestamp)>, StoreError> {
+    async fn take_online(&self, now: Timestamp) -> Result<CarriedOver, StoreError> {
         let found = sqlx::query(rows::CARRIED_OVER).fetch_all(&self.reader).await.map_err(map_err)?;
-        let carried = found.iter().map(rows::carried_over).collect::<Result<Vec<_>, _>>().map_err(map_err)?;
-        if !carried.is_empty() {
-            self.writer.run(|conn| conn.execute("DELETE FROM presence_carryover", [])).await?;
+        let online = found.iter().map(rows::carried_over).collect::<Result<Vec<_>, _>>().map_err(map_err)?;
+        if online.is_empty() {
+            return Ok(CarriedOver::default());
         }
-        Ok(carried)
+        let found = sqlx::query(rows::carried_sessions!("?"))
+            .bind(now.as_millis())
+            .fetch_all(&self.reader)
+            .await
+            .map_err(map_err)?;
+        let sessions = found.iter().map(rows::carried_session).collect::<Result<_, _>>().map_err(map_err)?;
+        self.writer.run(|conn| conn.execute("DELETE FROM presence_carryover", [])).await?;
+        Ok(CarriedOver { online, sessions })
     }
 
     async fn create_session(&self, s: NewSession) -> Result<(), StoreError> {
@@ -396,6 +403,9 @@ impl ParleyRow for LiteRow<'_, '_> {
         self.0.get(col)
     }
     fn opt_text(&self, col: &str) -> rusqlite::Result<Option<String>> {
+        self.0.get(col)
+    }
+    fn bytes(&self, col: &str) -> rusqlite::Result<Vec<u8>> {
         self.0.get(col)
     }
 }
