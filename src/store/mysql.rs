@@ -277,10 +277,7 @@ impl Store for MySqlStore {
             .map_err(map_err)?;
         sqlx::query("DELETE FROM presence_carryover").execute(&mut *tx).await.map_err(map_err)?;
         tx.commit().await.map_err(map_err)?;
-        Ok(CarriedOver {
-            online: online.iter().map(rows::carried_over).collect::<Result<_, _>>().map_err(map_err)?,
-            sessions: sessions.iter().map(rows::carried_session).collect::<Result<_, _>>().map_err(map_err)?,
-        })
+        rows::carried(&online, &sessions).map_err(map_err)
     }
 
     async fn create_session(&self, s: NewSession) -> Result<(), StoreError> {

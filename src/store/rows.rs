@@ -3,7 +3,7 @@
 
 use sqlx::{ColumnIndex, Database, Decode, Row, Type};
 
-use super::SessionUser;
+use super::{CarriedOver, SessionUser};
 
 use crate::domain::{
     AvatarColor, ClientId, DisplayName, Message, MessageBody, MessageId, MessageType, Room, RoomId, RoomName,
@@ -80,7 +80,7 @@ pub const CARRIED_OVER: &str = concat!(
 );
 
 /// A row of [`CARRIED_OVER`].
-pub fn carried_over<R: ParleyRow>(r: &R) -> Result<(User, Timestamp), R::Error> {
+fn carried_over<R: ParleyRow>(r: &R) -> Result<(User, Timestamp), R::Error> {
     Ok((user(r)?, Timestamp::from_millis(r.int("stopped_at")?)))
 }
 
@@ -101,8 +101,16 @@ macro_rules! carried_sessions {
 pub(crate) use carried_sessions;
 
 /// A row of [`carried_sessions`].
-pub fn carried_session<R: ParleyRow>(r: &R) -> Result<(Vec<u8>, SessionUser), R::Error> {
+fn carried_session<R: ParleyRow>(r: &R) -> Result<(Vec<u8>, SessionUser), R::Error> {
     Ok((r.bytes("token_hash")?, session_user(r)?))
+}
+
+/// What [`CARRIED_OVER`] and [`carried_sessions`] found.
+pub fn carried<R: ParleyRow>(online: &[R], sessions: &[R]) -> Result<CarriedOver, R::Error> {
+    Ok(CarriedOver {
+        online: online.iter().map(carried_over).collect::<Result<_, _>>()?,
+        sessions: sessions.iter().map(carried_session).collect::<Result<_, _>>()?,
+    })
 }
 
 /// A [`user`] row with the session's `expires_at` beside it.

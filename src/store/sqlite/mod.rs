@@ -165,19 +165,18 @@ impl Store for SqliteStore {
     }
 
     async fn take_online(&self, now: Timestamp) -> Result<CarriedOver, StoreError> {
-        let found = sqlx::query(rows::CARRIED_OVER).fetch_all(&self.reader).await.map_err(map_err)?;
-        let online = found.iter().map(rows::carried_over).collect::<Result<Vec<_>, _>>().map_err(map_err)?;
+        let online = sqlx::query(rows::CARRIED_OVER).fetch_all(&self.reader).await.map_err(map_err)?;
         if online.is_empty() {
             return Ok(CarriedOver::default());
         }
-        let found = sqlx::query(rows::carried_sessions!("?"))
+        let sessions = sqlx::query(rows::carried_sessions!("?"))
             .bind(now.as_millis())
             .fetch_all(&self.reader)
             .await
             .map_err(map_err)?;
-        let sessions = found.iter().map(rows::carried_session).collect::<Result<_, _>>().map_err(map_err)?;
+        let carried = rows::carried(&online, &sessions).map_err(map_err)?;
         self.writer.run(|conn| conn.execute("DELETE FROM presence_carryover", [])).await?;
-        Ok(CarriedOver { online, sessions })
+        Ok(carried)
     }
 
     async fn create_session(&self, s: NewSession) -> Result<(), StoreError> {
