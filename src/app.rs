@@ -105,9 +105,9 @@ impl App {
         chat.resume_presence().await;
         let service = router.into_make_service_with_connect_info::<SocketAddr>();
         let (stopping, stop) = tokio::sync::oneshot::channel::<()>();
-        // Runs once axum has stopped accepting: a client that reconnects at
-        // once finds the port closed until the next start, not a server that
-        // is going away.
+        // Starts as axum stops accepting: a client that reconnects at once
+        // finds the port closed until the next start, not a server that is
+        // going away.
         let closing = tokio::spawn(async move {
             if stop.await.is_err() {
                 return; // serving failed; nothing to close
@@ -128,6 +128,9 @@ impl App {
                     break;
                 }
             }
+            // A socket that closed by itself just before the stop may still
+            // be writing its `last_seen`, and the store closes next.
+            chat.drained(Duration::from_secs(5)).await;
         });
         let graceful = async move {
             shutdown.await;
