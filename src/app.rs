@@ -134,6 +134,7 @@ impl App {
         });
         let graceful = async move {
             shutdown.await;
+            // Fails only if the closing task is gone, and it waits for this.
             let _ = stopping.send(());
         };
         // Nagle's algorithm would hold small frames (and the handshake) back ~40 ms.

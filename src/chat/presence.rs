@@ -174,14 +174,12 @@ impl Chat {
                 last
             }),
         };
-        if went_offline && self.inner.presence.carrying_over.load(Ordering::SeqCst) {
-            // A graceful stop that the next start picks up: the user stays online.
-            let now = self.inner.clock.now();
-            if let Err(e) = self.inner.store.set_last_seen(user.id, now).await {
-                tracing::warn!(error = %e, user_id = %user.id, "could not record last_seen");
-            }
-        } else if went_offline {
-            let now = self.inner.clock.now();
+        if !went_offline {
+            return;
+        }
+        let now = self.inner.clock.now();
+        // At a graceful stop that the next start picks up, the user stays online.
+        if !self.inner.presence.carrying_over.load(Ordering::SeqCst) {
             // Announced before the write: a new connection of this user that
             // comes in meanwhile announces itself after this, not before.
             self.publish(Audience::Everyone, Event::Presence { user: user.clone(), is_online: false, last_seen: Some(now) });
@@ -190,9 +188,9 @@ impl Chat {
             if self.inner.presence.has_connections(user.id) {
                 self.publish(Audience::Everyone, Event::Presence { user: user.clone(), is_online: true, last_seen: None });
             }
-            if let Err(e) = self.inner.store.set_last_seen(user.id, now).await {
-                tracing::warn!(error = %e, user_id = %user.id, "could not record last_seen");
-            }
+        }
+        if let Err(e) = self.inner.store.set_last_seen(user.id, now).await {
+            tracing::warn!(error = %e, user_id = %user.id, "could not record last_seen");
         }
     }
 
