@@ -9,6 +9,7 @@ mod extract;
 pub mod ops;
 pub mod pages;
 pub mod security;
+pub mod serve;
 pub mod web;
 
 use std::sync::Arc;
@@ -39,6 +40,9 @@ pub struct WebConfig {
     pub origins: Arc<OriginPolicy>,
     pub session_ttl: Duration,
     pub metrics: PrometheusHandle,
+    /// `/metrics` on the main address answers only with this bearer token
+    /// (and not at all without one).
+    pub metrics_token: Option<String>,
 }
 
 /// Largest request body accepted (forms and JSON).
@@ -55,15 +59,23 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Records each request's latency and adds the headers every answer carries.
+/// Records each request's latency.
 async fn observe(req: Request, next: Next) -> Response {
     let start = Instant::now();
-    let method = req.method().to_string();
+    // Every label takes few values: a made-up method must not become a new series.
+    let method = metric_method(req.method());
     let path = req.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str).to_owned();
-    let mut response = next.run(req).await;
+    let response = next.run(req).await;
     let status = response.status().as_u16().to_string();
     metrics::histogram!("parley_http_request_duration_seconds", "method" => method, "path" => path, "status" => status)
         .record(start.elapsed().as_secs_f64());
+    response
+}
+
+/// Adds the headers every answer carries (`App` puts it outside the
+/// Socket.IO layer, so polling answers carry them too).
+pub async fn security_headers(req: Request, next: Next) -> Response {
+    let mut response = next.run(req).await;
     let h = response.headers_mut();
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
@@ -78,4 +90,21 @@ async fn observe(req: Request, next: Next) -> Response {
         );
     }
     response
+}
+
+/// The method as a metric label: the standard ones, else "other".
+fn metric_method(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "other",
+    }
 }
