@@ -14,7 +14,7 @@ use crate::chat::{Chat, Cluster};
 use crate::cluster::RedisCluster;
 use crate::config::Settings;
 use crate::domain::{Clock, SystemClock};
-use crate::http::security::OriginPolicy;
+use crate::http::security::{HostPolicy, OriginPolicy};
 use crate::http::serve::ConnLimits;
 use crate::http::{AppState, WebConfig};
 use crate::realtime::{self, SocketNotifier};
@@ -81,7 +81,8 @@ impl App {
                 }
             });
         }
-        let origins = Arc::new(OriginPolicy::new(settings.allowed_origins.clone()));
+        let origins = Arc::new(OriginPolicy::new(settings.allowed_origins.clone(), settings.secure_cookies, settings.trust_proxy));
+        let hosts = Arc::new(HostPolicy::new(&settings.allowed_hosts, &settings.allowed_origins, settings.bind.ip()));
         realtime::register(&io, chat.clone(), origins.clone());
         let gate = realtime::gate::Gate::new(chat.clone(), origins.clone(), &settings.realtime_config());
         let web = WebConfig {
@@ -97,6 +98,7 @@ impl App {
         let router = crate::http::router(AppState { chat: chat.clone(), web: Arc::new(web) })
             .layer(io_layer)
             .layer(axum::middleware::from_fn_with_state(gate, realtime::gate::gate))
+            .layer(axum::middleware::from_fn_with_state(hosts, crate::http::check_host))
             // Outside the Socket.IO layer too: its polling answers carry them.
             .layer(axum::middleware::from_fn(crate::http::security_headers));
         let limits = ConnLimits {

@@ -22,10 +22,11 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use metrics_exporter_prometheus::PrometheusHandle;
 
-pub use extract::{ApiJson, ClientAddr, CurrentUser};
+pub use extract::{ApiJson, ApiQuery, ClientAddr, CurrentUser};
 
 use crate::chat::Chat;
-use security::OriginPolicy;
+use crate::domain::ChatError;
+use security::{HostPolicy, OriginPolicy};
 
 /// What the HTTP handlers share.
 #[derive(Clone)]
@@ -75,8 +76,14 @@ async fn observe(req: Request, next: Next) -> Response {
 /// Adds the headers every answer carries (`App` puts it outside the
 /// Socket.IO layer, so polling answers carry them too).
 pub async fn security_headers(req: Request, next: Next) -> Response {
+    let api = req.uri().path().starts_with("/api/");
     let mut response = next.run(req).await;
     let h = response.headers_mut();
+    // Answers about users, rooms and messages stay out of shared caches and
+    // the browser's back/forward cache.
+    if api && !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
@@ -90,6 +97,22 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
         );
     }
     response
+}
+
+/// Refuses a request whose `Host` the server does not answer to (421
+/// `unknown_host`), except health checks, which orchestrators send to an
+/// address and which carry nothing a rebinding page could want.
+pub async fn check_host(
+    axum::extract::State(hosts): axum::extract::State<Arc<HostPolicy>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let path = req.uri().path();
+    let host = req.headers().get(header::HOST).and_then(|v| v.to_str().ok()).or(req.uri().authority().map(|a| a.as_str()));
+    if path == "/healthz" || path == "/readyz" || hosts.allows(host) {
+        return next.run(req).await;
+    }
+    axum::response::IntoResponse::into_response(error::ApiError(ChatError::UnknownHost))
 }
 
 /// The method as a metric label: the standard ones, else "other".
