@@ -6,7 +6,6 @@ use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use axum::serve::ListenerExt;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use socketioxide::SocketIo;
 use tokio::net::TcpListener;
@@ -15,7 +14,8 @@ use crate::chat::{Chat, Cluster};
 use crate::cluster::RedisCluster;
 use crate::config::Settings;
 use crate::domain::{Clock, SystemClock};
-use crate::http::security::OriginPolicy;
+use crate::http::security::{HostPolicy, OriginPolicy};
+use crate::http::serve::ConnLimits;
 use crate::http::{AppState, WebConfig};
 use crate::realtime::{self, SocketNotifier};
 use crate::store::{self, Store};
@@ -32,6 +32,9 @@ pub enum StartError {
 
 pub struct App {
     listener: TcpListener,
+    /// `--metrics-bind`: a listener that serves only `/metrics`, without a token.
+    metrics_listener: Option<TcpListener>,
+    limits: ConnLimits,
     router: axum::Router,
     io: SocketIo,
     store: Arc<dyn Store>,
@@ -49,7 +52,13 @@ impl App {
         let listener = TcpListener::bind(settings.bind)
             .await
             .map_err(|source| StartError::Bind { addr: settings.bind, source })?;
-        Ok(Self::with_parts(settings, store, cluster, listener, Arc::new(SystemClock)))
+        let metrics_listener = match settings.metrics_bind {
+            Some(addr) => Some(TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })?),
+            None => None,
+        };
+        let mut app = Self::with_parts(settings, store, cluster, listener, Arc::new(SystemClock));
+        app.metrics_listener = metrics_listener;
+        Ok(app)
     }
 
     /// Builds from parts the caller made (tests choose the store, listener and clock).
@@ -72,21 +81,43 @@ impl App {
                 }
             });
         }
-        let origins = Arc::new(OriginPolicy::new(settings.allowed_origins.clone()));
+        let origins = Arc::new(OriginPolicy::new(settings.allowed_origins.clone(), settings.secure_cookies, settings.trust_proxy));
+        let hosts = Arc::new(HostPolicy::new(&settings.allowed_hosts, &settings.allowed_origins, settings.bind.ip()));
         realtime::register(&io, chat.clone(), origins.clone());
+        let gate = realtime::gate::Gate::new(chat.clone(), origins.clone(), &settings.realtime_config());
         let web = WebConfig {
             secure_cookies: settings.secure_cookies,
             trust_proxy: settings.trust_proxy,
             origins,
             session_ttl: settings.chat_config().session_ttl,
             metrics: prometheus(),
+            metrics_token: settings.metrics_token.clone().filter(|t| !t.is_empty()),
         };
-        let router = crate::http::router(AppState { chat: chat.clone(), web: Arc::new(web) }).layer(io_layer);
-        Self { listener, router, io, store, chat }
+        // Outermost first: the gate refuses a handshake before the Socket.IO
+        // layer creates anything for it.
+        let router = crate::http::router(AppState { chat: chat.clone(), web: Arc::new(web) })
+            .layer(io_layer)
+            .layer(axum::middleware::from_fn_with_state(gate, realtime::gate::gate))
+            .layer(axum::middleware::from_fn_with_state(hosts, crate::http::check_host))
+            // Outside the Socket.IO layer too: its polling answers carry them.
+            .layer(axum::middleware::from_fn(crate::http::security_headers));
+        let limits = ConnLimits {
+            max: settings.max_connections.unwrap_or_else(ConnLimits::default_max).max(1),
+            per_address: settings.max_connections_per_address,
+            reserve: settings.connection_reserve,
+            header_timeout: Duration::from_millis(settings.header_timeout_ms.max(100)),
+            reserve_header_timeout: Duration::from_millis(settings.reserve_header_timeout_ms.max(100)),
+        };
+        Self { listener, metrics_listener: None, limits, router, io, store, chat }
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// The address of `--metrics-bind`, if set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     pub fn chat(&self) -> &Chat {
@@ -100,12 +131,12 @@ impl App {
     /// start's grace, else they go offline), finishes in-flight requests and
     /// closes the database.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        let Self { listener, router, io, store, chat } = self;
+        let Self { listener, metrics_listener, limits, router, io, store, chat } = self;
         // Before the first connection is accepted: who was online at the last stop.
         chat.resume_presence().await;
-        let service = router.into_make_service_with_connect_info::<SocketAddr>();
+        let metrics_router = crate::http::ops::metrics_only(prometheus(), chat.clone());
         let (stopping, stop) = tokio::sync::oneshot::channel::<()>();
-        // Starts as axum stops accepting: a client that reconnects at once
+        // Starts as the accept loop stops accepting: a client that reconnects at once
         // finds the port closed until the next start, not a server that is
         // going away.
         let closing = tokio::spawn(async move {
@@ -137,13 +168,18 @@ impl App {
             // Fails only if the closing task is gone, and it waits for this.
             let _ = stopping.send(());
         };
-        // Nagle's algorithm would hold small frames (and the handshake) back ~40 ms.
-        let listener = listener.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %e, "TCP_NODELAY not set");
-            }
+        let metrics_server = metrics_listener.map(|l| {
+            let (stop_metrics, stopped) = tokio::sync::oneshot::channel::<()>();
+            let served = crate::http::serve::serve(l, metrics_router, limits.clone(), async {
+                let _ = stopped.await;
+            });
+            (stop_metrics, tokio::spawn(served))
         });
-        let served = axum::serve(listener, service).with_graceful_shutdown(graceful).await;
+        let served = crate::http::serve::serve(listener, router, limits, graceful).await;
+        if let Some((stop_metrics, task)) = metrics_server {
+            let _ = stop_metrics.send(());
+            let _ = task.await;
+        }
         if let Err(e) = closing.await {
             tracing::warn!(error = %e, "closing the sockets failed");
         }

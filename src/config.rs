@@ -125,6 +125,57 @@ pub struct Settings {
     /// offline at the stop.
     #[arg(long, env = "PARLEY_RESTART_GRACE_MS", default_value_t = 15_000)]
     pub restart_grace_ms: u64,
+
+    // --- Transport hardening (connections, handshakes, metrics, hosts) ---
+    /// Connections served at once. Default: the open-file limit minus 1,024
+    /// (half the limit when it is small), so the process keeps files for the
+    /// database, logs and the reserve below.
+    #[arg(long, env = "PARLEY_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+
+    /// Connections one client address (IPv6: one /64) may hold at once; 0: no
+    /// cap. Behind a reverse proxy every connection comes from the proxy:
+    /// raise it or set 0 there, and cap per client in the proxy.
+    #[arg(long, env = "PARLEY_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = 1000)]
+    pub max_connections_per_address: usize,
+
+    /// Connections accepted beyond `max_connections`, each for one plain
+    /// request with a short header timeout and no websocket, so health checks
+    /// and logins still answer when the cap is reached.
+    #[arg(long, env = "PARLEY_CONNECTION_RESERVE", default_value_t = 128)]
+    pub connection_reserve: usize,
+
+    /// Milliseconds a connection may take to send a request's headers, counted
+    /// from when it opens or from its previous answer (so it is also how long
+    /// an idle keep-alive connection stays open).
+    #[arg(long, env = "PARLEY_HEADER_TIMEOUT_MS", default_value_t = 10_000)]
+    pub header_timeout_ms: u64,
+
+    /// The same for a connection of the reserve.
+    #[arg(long, env = "PARLEY_RESERVE_HEADER_TIMEOUT_MS", default_value_t = 2_000)]
+    pub reserve_header_timeout_ms: u64,
+
+    /// Milliseconds an Engine.IO session may take to send its Socket.IO
+    /// connect before it is closed.
+    #[arg(long, env = "PARLEY_SOCKET_CONNECT_TIMEOUT_MS", default_value_t = 10_000)]
+    pub socket_connect_timeout_ms: u64,
+
+    /// Bearer token that `/metrics` on the main address asks for. Without it
+    /// (and without `--metrics-bind`) metrics are not served.
+    #[arg(long, env = "PARLEY_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
+
+    /// A separate address (e.g. `127.0.0.1:9100`) that serves `/metrics`
+    /// without a token, for a scraper on a private network.
+    #[arg(long, env = "PARLEY_METRICS_BIND")]
+    pub metrics_bind: Option<SocketAddr>,
+
+    /// Host names (with or without a port) the server answers to,
+    /// comma-separated; `*` allows any. Loopback names and the hosts of
+    /// `--allowed-origins` are always allowed. Set it when users reach Parley
+    /// by a domain name.
+    #[arg(long, env = "PARLEY_ALLOWED_HOSTS", value_delimiter = ',')]
+    pub allowed_hosts: Vec<String>,
 }
 
 impl Settings {
@@ -151,6 +202,7 @@ impl Settings {
             max_buffer: self.socket_queue.max(4),
             ping_interval: Duration::from_millis(self.ping_interval_ms.max(100)),
             ping_timeout: Duration::from_millis(self.ping_timeout_ms.max(100)),
+            connect_timeout: Duration::from_millis(self.socket_connect_timeout_ms.max(100)),
             ..RealtimeConfig::default()
         }
     }

@@ -37,6 +37,7 @@ impl Instance {
             .env("NO_COLOR", "1")
             .env("PARLEY_MESSAGE_RATE", "1000")
             .env("PARLEY_MESSAGE_BURST", "1000")
+            .env("PARLEY_MAX_CONNECTIONS_PER_ADDRESS", "0")
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .spawn()

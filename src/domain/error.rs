@@ -51,6 +51,8 @@ pub enum ChatError {
     Unavailable,
     #[error("Something went wrong on our side")]
     Internal,
+    #[error("This server does not answer to that host name")]
+    UnknownHost,
 }
 
 impl ChatError {
@@ -79,6 +81,7 @@ impl ChatError {
             Self::UnknownEvent(_) => "unknown_event",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
+            Self::UnknownHost => "unknown_host",
         }
     }
 

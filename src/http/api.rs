@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 
 use super::error::ApiError;
 use super::security::{set_session_cookie, session_cookie};
-use super::{ApiJson, AppState, ClientAddr, CurrentUser};
+use super::{ApiJson, ApiQuery, AppState, ClientAddr, CurrentUser};
 use crate::chat::{Registration, SessionToken};
 use crate::domain::{ChatError, Page, Room, RoomId, Timestamp, UserId, UserSummary};
 use crate::realtime::events::MessagePayload;
@@ -183,7 +183,7 @@ pub async fn messages(
     State(state): State<AppState>,
     CurrentUser(session): CurrentUser,
     Path(room): Path<String>,
-    Query(q): Query<HistoryQuery>,
+    ApiQuery(q): ApiQuery<HistoryQuery>,
 ) -> Result<Response, ApiError> {
     let room = room_id(&room)?;
     let page = Page::parse(q.before.as_deref(), q.after.as_deref(), q.limit.as_deref())?;

@@ -31,6 +31,7 @@ struct Body<'a> {
 /// - 404: `room_not_found`
 /// - 409: `username_taken`, `email_taken`, `room_name_taken`
 /// - 413: `payload_too_large`
+/// - 421: `unknown_host` (a `Host` the server is not configured for)
 /// - 429: `rate_limited` (with `Retry-After`)
 /// - 503: `unavailable`
 /// - 500: `internal`
@@ -47,6 +48,7 @@ pub fn status_of(e: &ChatError) -> StatusCode {
         RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        UnknownHost => StatusCode::MISDIRECTED_REQUEST,
     }
 }
 

@@ -52,6 +52,21 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     }
 }
 
+/// A query string; anything that does not parse (a duplicate field, a wrong
+/// type) is a 400 `invalid_payload`, as for bodies.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(v)) => Ok(Self(v)),
+            Err(rejection) => Err(ChatError::invalid(rejection.body_text()).into()),
+        }
+    }
+}
+
 /// The client's address, for rate limits.
 pub struct ClientAddr(pub IpAddr);
 

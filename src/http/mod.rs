@@ -9,6 +9,7 @@ mod extract;
 pub mod ops;
 pub mod pages;
 pub mod security;
+pub mod serve;
 pub mod web;
 
 use std::sync::Arc;
@@ -21,10 +22,11 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use metrics_exporter_prometheus::PrometheusHandle;
 
-pub use extract::{ApiJson, ClientAddr, CurrentUser};
+pub use extract::{ApiJson, ApiQuery, ClientAddr, CurrentUser};
 
 use crate::chat::Chat;
-use security::OriginPolicy;
+use crate::domain::ChatError;
+use security::{HostPolicy, OriginPolicy};
 
 /// What the HTTP handlers share.
 #[derive(Clone)]
@@ -39,6 +41,9 @@ pub struct WebConfig {
     pub origins: Arc<OriginPolicy>,
     pub session_ttl: Duration,
     pub metrics: PrometheusHandle,
+    /// `/metrics` on the main address answers only with this bearer token
+    /// (and not at all without one).
+    pub metrics_token: Option<String>,
 }
 
 /// Largest request body accepted (forms and JSON).
@@ -55,16 +60,30 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Records each request's latency and adds the headers every answer carries.
+/// Records each request's latency.
 async fn observe(req: Request, next: Next) -> Response {
     let start = Instant::now();
-    let method = req.method().to_string();
+    // Every label takes few values: a made-up method must not become a new series.
+    let method = metric_method(req.method());
     let path = req.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str).to_owned();
-    let mut response = next.run(req).await;
+    let response = next.run(req).await;
     let status = response.status().as_u16().to_string();
     metrics::histogram!("parley_http_request_duration_seconds", "method" => method, "path" => path, "status" => status)
         .record(start.elapsed().as_secs_f64());
+    response
+}
+
+/// Adds the headers every answer carries (`App` puts it outside the
+/// Socket.IO layer, so polling answers carry them too).
+pub async fn security_headers(req: Request, next: Next) -> Response {
+    let api = req.uri().path().starts_with("/api/");
+    let mut response = next.run(req).await;
     let h = response.headers_mut();
+    // Answers about users, rooms and messages stay out of shared caches and
+    // the browser's back/forward cache.
+    if api && !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
@@ -78,4 +97,37 @@ async fn observe(req: Request, next: Next) -> Response {
         );
     }
     response
+}
+
+/// Refuses a request whose `Host` the server does not answer to (421
+/// `unknown_host`), except health checks, which orchestrators send to an
+/// address and which carry nothing a rebinding page could want.
+pub async fn check_host(
+    axum::extract::State(hosts): axum::extract::State<Arc<HostPolicy>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let path = req.uri().path();
+    let host = req.headers().get(header::HOST).and_then(|v| v.to_str().ok()).or(req.uri().authority().map(|a| a.as_str()));
+    if path == "/healthz" || path == "/readyz" || hosts.allows(host) {
+        return next.run(req).await;
+    }
+    axum::response::IntoResponse::into_response(error::ApiError(ChatError::UnknownHost))
+}
+
+/// The method as a metric label: the standard ones, else "other".
+fn metric_method(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "other",
+    }
 }

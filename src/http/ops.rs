@@ -3,7 +3,8 @@
 use axum::Json;
 use axum::Router;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
+use metrics_exporter_prometheus::PrometheusHandle;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use utoipa::OpenApi;
@@ -33,12 +34,42 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     }
 }
 
-/// `GET /metrics` → Prometheus text format.
-#[utoipa::path(get, tag = "operations", path = "/metrics", responses((status = 200, description = "Prometheus text format")))]
-pub async fn metrics_text(State(state): State<AppState>) -> Response {
+/// `GET /metrics` with `Authorization: Bearer <--metrics-token>` → Prometheus
+/// text format; 401 without the token; 404 when no token is set (metrics
+/// count logins and registrations, which are nobody else's business; a
+/// scraper without a token uses `--metrics-bind`).
+#[utoipa::path(get, tag = "operations", path = "/metrics", responses(
+    (status = 200, description = "Prometheus text format"),
+    (status = 401, description = "no or wrong bearer token"),
+    (status = 404, description = "no metrics token set")))]
+pub async fn metrics_text(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let Some(token) = &state.web.metrics_token else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let given = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    if !given.is_some_and(|g| same_secret(g.trim().as_bytes(), token.as_bytes())) {
+        return (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Bearer")]).into_response();
+    }
     metrics::gauge!("parley_connections_open").set(state.chat.connection_count() as f64);
-    let body = state.web.metrics.render();
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
+    render(&state.web.metrics)
+}
+
+fn render(handle: &PrometheusHandle) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], handle.render()).into_response()
+}
+
+/// Compares in time independent of where the first difference is.
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The router of `--metrics-bind`: `/metrics` without a token, nothing else.
+pub fn metrics_only(handle: PrometheusHandle, chat: crate::chat::Chat) -> axum::Router {
+    let serve = move || async move {
+        metrics::gauge!("parley_connections_open").set(chat.connection_count() as f64);
+        render(&handle)
+    };
+    axum::Router::new().route("/metrics", get(serve))
 }
 
 #[derive(OpenApi)]

@@ -150,6 +150,12 @@ pub async fn register_submit(State(state): State<AppState>, headers: HeaderMap, 
 /// `GET /logout` → ends the session on the server; 302 to `/login`.
 #[utoipa::path(get, tag = "pages", path = "/logout", responses((status = 302, description = "to /login")))]
 pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    // A link on another site must not end the session (POST forms are
+    // checked the same way).
+    if !state.web.origins.allows_link(&headers) {
+        let e = ChatError::CrossSite;
+        return (status_of(&e), e.to_string()).into_response();
+    }
     if let Some(token) = session_cookie(&headers)
         && let Err(e) = state.chat.logout(&SessionToken::from_client(&token)).await {
             return (status_of(&e), e.to_string()).into_response();

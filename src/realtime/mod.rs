@@ -8,6 +8,7 @@
 
 mod conn;
 pub mod events;
+pub mod gate;
 mod handlers;
 mod notifier;
 pub mod presence_batch;
@@ -33,6 +34,8 @@ pub struct RealtimeConfig {
     pub max_buffer: usize,
     pub ping_interval: Duration,
     pub ping_timeout: Duration,
+    /// How long an Engine.IO session may wait before its Socket.IO connect.
+    pub connect_timeout: Duration,
 }
 
 impl Default for RealtimeConfig {
@@ -42,6 +45,7 @@ impl Default for RealtimeConfig {
             max_buffer: 1024,
             ping_interval: Duration::from_secs(25),
             ping_timeout: Duration::from_secs(20),
+            connect_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -58,6 +62,9 @@ pub fn layer(config: &RealtimeConfig) -> (SocketIoLayer, SocketIo) {
         .max_buffer_size(config.max_buffer)
         .ping_interval(config.ping_interval)
         .ping_timeout(config.ping_timeout)
+        // A session that never sends its connect holds memory until this
+        // (45 s by default); clients send it at once.
+        .connect_timeout(config.connect_timeout)
         .build_layer()
 }
 

@@ -162,6 +162,8 @@ export class ParleyServer {
         PARLEY_BIND: `127.0.0.1:${this.port}`,
         DATABASE_URL: `sqlite:${this.dbPath}`,
         PARLEY_LOG: 'warn',
+        // Every browser and tab of the suite comes from 127.0.0.1.
+        PARLEY_MAX_CONNECTIONS_PER_ADDRESS: '0',
         ...this.extraEnv,
       },
       stdio: ['ignore', 'pipe', 'pipe'],

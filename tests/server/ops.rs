@@ -16,12 +16,12 @@ async fn health_and_readiness_answer() {
 
 #[tokio::test]
 async fn metrics_count_connections_messages_deliveries_and_http_latency() {
-    let app = spawn_app().await;
+    let app = spawn_app_with(|s| s.metrics_token = Some("scrape-token".into())).await;
     let (ann, s) = app.connected("ann").await;
     let general = room_id(&ann, "General").await;
     join(&s, general).await;
     send(&s, general, "counted").await;
-    let r = app.http().inner().get(app.url("/metrics")).send().await.unwrap();
+    let r = app.http().inner().get(app.url("/metrics")).bearer_auth("scrape-token").send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     let text = r.text().await.unwrap();
     for name in ["parley_connections_open", "parley_messages_stored_total", "parley_deliveries_total", "parley_http_request_duration_seconds_bucket"] {

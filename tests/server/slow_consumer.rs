@@ -14,6 +14,7 @@ async fn a_socket_that_stops_reading_is_disconnected_and_its_user_goes_offline()
         s.socket_queue = 8;
         // Heartbeats far apart: only the full queue can close the socket here.
         s.ping_interval_ms = 60_000;
+        s.metrics_token = Some("scrape-token".into());
     })
     .await;
     let (ann, mut ann_s) = app.connected("ann").await;
@@ -76,7 +77,7 @@ async fn a_socket_that_stops_reading_is_disconnected_and_its_user_goes_offline()
 
 /// The server's count of sockets disconnected for not reading.
 async fn slow_consumers(app: &TestApp) -> u64 {
-    let text = app.http().inner().get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let text = app.http().inner().get(app.url("/metrics")).bearer_auth("scrape-token").send().await.unwrap().text().await.unwrap();
     text.lines()
         .find(|l| l.starts_with("parley_slow_consumers_disconnected_total"))
         .and_then(|l| l.split_whitespace().last()?.parse().ok())

@@ -55,6 +55,8 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
     }
     settings.message_rate = 1000;
     settings.message_burst = 1000;
+    // Tests open many connections from 127.0.0.1.
+    settings.max_connections_per_address = 0;
     tweak(&mut settings);
     let (settings, stop, handle) = start(settings).await;
     let base = format!("http://{}", settings.bind);
@@ -167,4 +169,60 @@ pub async fn room_id(http: &HttpClient, name: &str) -> i64 {
 
 pub fn error_code(v: &Value) -> &str {
     v["error"]["code"].as_str().unwrap_or_default()
+}
+
+/// The built `parley` binary running as a process of its own (for tests that
+/// measure its memory or open files), on a free port and a fresh SQLite file.
+#[allow(dead_code)]
+pub struct Process {
+    pub base: String,
+    pub pid: u32,
+    child: tokio::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+#[allow(dead_code)]
+impl Process {
+    /// Starts the binary with these extra environment variables and waits
+    /// (at most 10 s) until `/healthz` answers.
+    pub async fn spawn(envs: &[(&str, &str)]) -> Process {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_parley"));
+        cmd.env("PARLEY_BIND", format!("127.0.0.1:{port}"))
+            .env("DATABASE_URL", format!("sqlite:{}/p.db", dir.path().display()))
+            .env("PARLEY_LOG", "warn")
+            .current_dir(dir.path())
+            .kill_on_drop(true);
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("parley starts");
+        let pid = child.id().expect("pid");
+        let base = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::new();
+        for _ in 0..200 {
+            if http.get(format!("{base}/healthz")).send().await.is_ok_and(|r| r.status() == 200) {
+                return Process { base, pid, child, _dir: dir };
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("parley did not answer /healthz within 10 s");
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// The process's resident memory in KiB (VmRSS of /proc/<pid>/status).
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid)).expect("status");
+        let line = status.lines().find(|l| l.starts_with("VmRSS:")).expect("VmRSS");
+        line.split_whitespace().nth(1).and_then(|n| n.parse().ok()).expect("VmRSS in kB")
+    }
+
+    pub async fn stop(mut self) {
+        let _ = self.child.start_kill();
+        let _ = self.child.wait().await;
+    }
 }

@@ -49,6 +49,7 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true)
             .pragma("temp_store", "memory");
+        create_private(options.get_filename())?;
         let mut migrating = options.connect().await.map_err(map_err)?;
         MIGRATOR.run(&mut migrating).await.map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
         migrating.close().await.map_err(map_err)?;
@@ -528,5 +529,25 @@ mod tests {
         let reopened = SqliteStore::open(&url).await.unwrap();
         let stored = reopened.messages(RoomId(1), Page::Latest { limit: 100 }).await.unwrap();
         assert_eq!(stored.len(), 50, "all 50 are in the file after a reopen");
+    }
+}
+
+/// Creates the database file readable by its owner only (0600) if it does not
+/// exist yet: it holds password hashes and session digests, and SQLite gives
+/// its -wal and -shm files the database file's mode.
+fn create_private(path: &std::path::Path) -> Result<(), StoreError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+            Err(e) => Err(StoreError::Other(format!("cannot create {}: {e}", path.display()))),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        Ok(())
     }
 }
