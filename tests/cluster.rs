@@ -37,6 +37,9 @@ impl Instance {
             .env("NO_COLOR", "1")
             .env("PARLEY_MESSAGE_RATE", "1000")
             .env("PARLEY_MESSAGE_BURST", "1000")
+            // Many users register from 127.0.0.1, several at once.
+            .env("PARLEY_REGISTRATIONS_PER_ADDRESS", "100000")
+            .env("PARLEY_HASH_QUEUE", "10000")
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .spawn()

@@ -203,8 +203,8 @@ const MAX_LOGIN_NAME_BYTES: usize = 128;
 
 impl Chat {
     /// Creates an account. Nothing is stored unless every field is valid, the
-    /// password is not a common one, the client has not registered too often,
-    /// and the username and email are free. The (expensive) password hash is
+    /// client has not registered too often, the username and email are free
+    /// and the password is not a common one. The (expensive) password hash is
     /// computed last, when the account will most likely be created; the
     /// unique constraints stay the final word for a race between two.
     pub async fn register(&self, form: Registration<'_>, client: IpAddr) -> Result<UserSummary, ChatError> {
@@ -212,7 +212,6 @@ impl Chat {
         let email = Email::parse(form.email)?;
         let display_name = DisplayName::parse(form.display_name, &username)?;
         let password = Password::parse(form.password)?;
-        password.check_strength(&[username.as_str(), email.as_str(), display_name.as_str()])?;
         self.registration_allowed(ClientNet::of(client)).await?;
         let store = &self.inner.store;
         if store.user_by_username(&username.folded()).await.map_err(store_error)?.is_some() {
@@ -221,6 +220,8 @@ impl Chat {
         if store.user_by_email(&email.folded()).await.map_err(store_error)?.is_some() {
             return Err(ChatError::EmailTaken);
         }
+        // After the limit: the estimate costs a few milliseconds of CPU.
+        password.check_strength(&[username.as_str(), email.as_str(), display_name.as_str()])?;
         let password_hash =
             self.inner.accounts.hashing.run(HashKind::Registration, move || hash_password(&password)).await??;
         let user = NewUser {

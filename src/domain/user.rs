@@ -270,7 +270,7 @@ mod tests {
 
     #[test]
     fn the_passwords_the_tests_and_tools_use_are_accepted() {
-        for fine in ["correct horse battery", "correct horse battery staple", "correct horse", "not the password"] {
+        for fine in ["correct horse battery", "correct horse battery staple", "correct horse", "not the password", "bench-password-1"] {
             assert_eq!(Password::parse(fine).unwrap().check_strength(&["ann", "ann@example.com"]), Ok(()), "{fine}");
         }
         let long = "a".repeat(200);

@@ -162,6 +162,10 @@ export class ParleyServer {
         PARLEY_BIND: `127.0.0.1:${this.port}`,
         DATABASE_URL: `sqlite:${this.dbPath}`,
         PARLEY_LOG: 'warn',
+        // The suite registers and logs in many users from 127.0.0.1, some at once.
+        PARLEY_REGISTRATIONS_PER_ADDRESS: '100000',
+        PARLEY_HASH_QUEUE: '10000',
+        PARLEY_LOGIN_FAILURES_PER_ADDRESS: '100000',
         ...this.extraEnv,
       },
       stdio: ['ignore', 'pipe', 'pipe'],

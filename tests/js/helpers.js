@@ -102,6 +102,10 @@ async function launch(tmpdir, port) {
       DATABASE_URL: `sqlite:${path.join(tmpdir, 'parley.db')}`,
       PARLEY_LOG: 'warn',
       PARLEY_TYPING_TTL_MS: String(TYPING_TTL_MS),
+      // The suite registers and logs in many users from 127.0.0.1, some at once.
+      PARLEY_REGISTRATIONS_PER_ADDRESS: '100000',
+      PARLEY_HASH_QUEUE: '10000',
+      PARLEY_LOGIN_FAILURES_PER_ADDRESS: '100000',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
