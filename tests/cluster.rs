@@ -344,8 +344,10 @@ async fn catch_up_with_after_misses_nothing_while_two_instances_write_concurrent
 
 #[tokio::test]
 async fn login_and_send_limits_hold_across_instances() {
-    let Some(c) = cluster_with(2, &[("PARLEY_MESSAGE_RATE", "1"), ("PARLEY_MESSAGE_BURST", "6")]).await else { return };
-    // Ten failures for one username (the default limit), split over both instances.
+    let Some(c) = cluster_with(2, &[("PARLEY_MESSAGE_RATE", "1"), ("PARLEY_MESSAGE_BURST", "6"), ("PARLEY_LOGIN_DELAY_MAX_MS", "100")]).await else { return };
+    // Ten failures for one username from one address (the default limit),
+    // split over both instances (with a short delay cap: the delay grows
+    // from the fourth failure).
     for i in 0..10 {
         let http = HttpClient::new(&c.nodes[i % 2].base);
         assert_eq!(http.api_login("bob", "wrong password").await.unwrap().status(), 401);

@@ -111,6 +111,27 @@ async fn a_flood_of_registrations_with_a_taken_name_computes_no_hash_and_is_limi
 }
 
 #[tokio::test]
+async fn registrations_are_limited_per_address_with_or_without_redis() {
+    // In this process: with PARLEY_TEST_REDIS_URL the count lives in Redis.
+    let app = spawn_app_with(|s| {
+        s.trust_proxy = true;
+        s.registrations_per_address = 3;
+    })
+    .await;
+    let client = reqwest::Client::new();
+    for i in 0..3 {
+        let name = format!("ann{i}");
+        let status = register_from(&client, &app.base, "2001:db8:5:6::1", &name, &format!("{name}@example.com")).await;
+        assert_eq!(status, StatusCode::CREATED);
+    }
+    // Another address of the same /64 is the same client.
+    let status = register_from(&client, &app.base, "2001:db8:5:6::2", "ann3", "ann3@example.com").await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    let status = register_from(&client, &app.base, "2001:db8:5:7::1", "ann3", "ann3@example.com").await;
+    assert_eq!(status, StatusCode::CREATED);
+}
+
+#[tokio::test]
 async fn a_login_stays_fast_during_a_registration_and_login_flood() {
     let app = spawn_app_with(|s| {
         s.trust_proxy = true;
