@@ -73,6 +73,7 @@ impl App {
         let notifier = Arc::new(SocketNotifier::new(io.clone()));
         let incoming = cluster.as_ref().and_then(|c| c.incoming());
         let chat = Chat::new(store.clone(), notifier, cluster, clock, settings.chat_config());
+        chat.start_session_checks();
         if let Some(mut incoming) = incoming {
             let chat = chat.clone();
             tokio::spawn(async move {

@@ -94,11 +94,13 @@ pub struct Settings {
     #[arg(long, env = "PARLEY_MESSAGE_BURST", default_value_t = 20)]
     pub message_burst: u32,
 
-    /// Failed logins allowed from one client address per 15 minutes.
+    /// Failed logins allowed from one client address (an IPv6 /64) per 15 minutes.
     #[arg(long, env = "PARLEY_LOGIN_FAILURES_PER_ADDRESS", default_value_t = 50)]
     pub login_failures_per_address: u32,
 
-    /// Failed logins allowed for one username per 15 minutes.
+    /// Failed logins allowed for one username from one client address (an
+    /// IPv6 /64) per 15 minutes. Other addresses may still try: failures
+    /// there only delay logins for the username (`login_delay_max_ms`).
     #[arg(long, env = "PARLEY_LOGIN_FAILURES_PER_USERNAME", default_value_t = 10)]
     pub login_failures_per_username: u32,
 
@@ -176,6 +178,31 @@ pub struct Settings {
     /// by a domain name.
     #[arg(long, env = "PARLEY_ALLOWED_HOSTS", value_delimiter = ',')]
     pub allowed_hosts: Vec<String>,
+
+    // Accounts hardening (findings 1, 2, 5, 6, 10 of docs/security.md).
+    /// Longest delay, in milliseconds, before a login for a username that
+    /// failed many times in 15 minutes is checked (250 ms at the fourth
+    /// failure, doubling with each; a delay, never a lockout). 0: no delay.
+    #[arg(long, env = "PARLEY_LOGIN_DELAY_MAX_MS", default_value_t = 4000)]
+    pub login_delay_max_ms: u64,
+
+    /// Registrations tried from one client address (an IPv6 /64) per hour.
+    #[arg(long, env = "PARLEY_REGISTRATIONS_PER_ADDRESS", default_value_t = 10)]
+    pub registrations_per_address: u32,
+
+    /// Logins (and, apart, registrations) that may wait for a password-hashing
+    /// slot (one slot per core) before more are answered 503 `server_busy`.
+    #[arg(long, env = "PARLEY_HASH_QUEUE", default_value_t = 16)]
+    pub hash_queue: usize,
+
+    /// How long a login lasts, in seconds, when set (instead of `session_days`).
+    #[arg(long, env = "PARLEY_SESSION_SECS")]
+    pub session_secs: Option<u64>,
+
+    /// Milliseconds between checks of the sessions of open connections: a
+    /// socket whose session expired or was deleted is closed at the next one.
+    #[arg(long, env = "PARLEY_SESSION_CHECK_MS", default_value_t = 60_000)]
+    pub session_check_ms: u64,
 }
 
 impl Settings {
@@ -186,7 +213,10 @@ impl Settings {
 
     pub fn chat_config(&self) -> ChatConfig {
         ChatConfig {
-            session_ttl: Duration::from_secs(self.session_days.max(1) * 24 * 3600),
+            session_ttl: match self.session_secs {
+                Some(secs) => Duration::from_secs(secs.max(1)),
+                None => Duration::from_secs(self.session_days.max(1) * 24 * 3600),
+            },
             typing_ttl: Duration::from_millis(self.typing_ttl_ms.max(100)),
             message_rate: self.message_rate,
             message_burst: self.message_burst,
@@ -194,6 +224,10 @@ impl Settings {
             login_failures_per_username: self.login_failures_per_username,
             login_window: Duration::from_secs(15 * 60),
             restart_grace: Duration::from_millis(self.restart_grace_ms),
+            login_delay_max: Duration::from_millis(self.login_delay_max_ms),
+            registrations_per_address: self.registrations_per_address,
+            hash_queue: self.hash_queue,
+            session_check: Duration::from_millis(self.session_check_ms.max(100)),
         }
     }
 

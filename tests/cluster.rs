@@ -38,6 +38,9 @@ impl Instance {
             .env("PARLEY_MESSAGE_RATE", "1000")
             .env("PARLEY_MESSAGE_BURST", "1000")
             .env("PARLEY_MAX_CONNECTIONS_PER_ADDRESS", "0")
+            // Many users register from 127.0.0.1, several at once.
+            .env("PARLEY_REGISTRATIONS_PER_ADDRESS", "100000")
+            .env("PARLEY_HASH_QUEUE", "10000")
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .spawn()
@@ -342,8 +345,10 @@ async fn catch_up_with_after_misses_nothing_while_two_instances_write_concurrent
 
 #[tokio::test]
 async fn login_and_send_limits_hold_across_instances() {
-    let Some(c) = cluster_with(2, &[("PARLEY_MESSAGE_RATE", "1"), ("PARLEY_MESSAGE_BURST", "6")]).await else { return };
-    // Ten failures for one username (the default limit), split over both instances.
+    let Some(c) = cluster_with(2, &[("PARLEY_MESSAGE_RATE", "1"), ("PARLEY_MESSAGE_BURST", "6"), ("PARLEY_LOGIN_DELAY_MAX_MS", "100")]).await else { return };
+    // Ten failures for one username from one address (the default limit),
+    // split over both instances (with a short delay cap: the delay grows
+    // from the fourth failure).
     for i in 0..10 {
         let http = HttpClient::new(&c.nodes[i % 2].base);
         assert_eq!(http.api_login("bob", "wrong password").await.unwrap().status(), 401);

@@ -92,6 +92,8 @@ async fn a_database_restart_refuses_sends_meanwhile_and_recovers_without_losing_
     settings.database_url = format!("mysql://root@127.0.0.1:{}/mysql", db.port);
     settings.message_rate = 1000;
     settings.message_burst = 1000;
+    settings.registrations_per_address = 100_000;
+    settings.hash_queue = 10_000;
     // Parley's own database on that server.
     {
         use sqlx::Connection;

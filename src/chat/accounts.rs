@@ -2,13 +2,15 @@
 
 use std::net::IpAddr;
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use base64::Engine as _;
 use blake2::{Blake2b, Digest, digest::consts::U32};
 
-use super::ratelimit::FailureWindow;
+use super::ratelimit::{AttemptWindow, ClientNet, LoginGate, LoginKeys, login_delay};
 use super::{Chat, ChatConfig, LoginLimits, cluster_error, store_error};
 use crate::domain::{
     AvatarColor, ChatError, DisplayName, Email, NewUser, Password, User, UserSummary, Username,
@@ -67,20 +69,106 @@ pub struct AuthSession {
 }
 
 pub(super) struct Accounts {
-    per_address: FailureWindow<IpAddr>,
-    per_username: FailureWindow<String>,
-    /// Password hashes computed at once: one per core. Each takes 19 MiB and a
-    /// core for ~20 ms; more at once only queues them on the CPU and the heap.
-    hashing: tokio::sync::Semaphore,
+    /// Login attempts of this instance (with a cluster they are counted there).
+    logins: LoginGate,
+    /// Registrations per client address of this instance (idem).
+    registrations: AttemptWindow<ClientNet>,
+    hashing: HashPool,
 }
 
 impl Accounts {
     pub(super) fn new(config: &ChatConfig) -> Self {
         Self {
-            per_address: FailureWindow::new(config.login_failures_per_address, config.login_window),
-            per_username: FailureWindow::new(config.login_failures_per_username, config.login_window),
-            hashing: tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())),
+            logins: LoginGate::new(login_limits(config)),
+            registrations: AttemptWindow::new(config.registrations_per_address, REGISTRATION_WINDOW),
+            hashing: HashPool::new(config.hash_queue),
         }
+    }
+}
+
+/// The window of [`ChatConfig::registrations_per_address`].
+pub(super) const REGISTRATION_WINDOW: Duration = Duration::from_secs(3600);
+
+fn login_limits(c: &ChatConfig) -> LoginLimits {
+    LoginLimits {
+        per_address: c.login_failures_per_address,
+        per_username: c.login_failures_per_username,
+        window: c.login_window,
+    }
+}
+
+/// Who asks for a password hash: logins and registrations queue apart, so a
+/// flood of one cannot make the other wait beyond its own bounded queue.
+#[derive(Debug, Clone, Copy)]
+enum HashKind {
+    Login,
+    Registration,
+}
+
+impl HashKind {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Login => "login",
+            Self::Registration => "registration",
+        }
+    }
+}
+
+/// The password hashes computed at once, and who waits for them.
+///
+/// One slot per core: each hash takes 19 MiB and a core for ~20-40 ms; more
+/// at once only queues them on the CPU and the heap. Registrations may hold
+/// at most half of the slots (at least one), so logins of existing users
+/// always have the rest. Each kind may have at most `slots + queue` requests
+/// in the pool; beyond that the answer is `server_busy` at once, instead of a
+/// wait that grows with the flood.
+struct HashPool {
+    slots: tokio::sync::Semaphore,
+    registration_slots: tokio::sync::Semaphore,
+    bound: usize,
+    logins: AtomicUsize,
+    registrations: AtomicUsize,
+}
+
+/// Counts a request in the pool while it lives (dropped on cancel too).
+struct InPool<'a>(&'a AtomicUsize);
+
+impl Drop for InPool<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl HashPool {
+    fn new(queue: usize) -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Self {
+            slots: tokio::sync::Semaphore::new(cores),
+            registration_slots: tokio::sync::Semaphore::new((cores / 2).max(1)),
+            bound: cores + queue,
+            logins: AtomicUsize::new(0),
+            registrations: AtomicUsize::new(0),
+        }
+    }
+
+    /// Runs `f` (a hash) off the async threads when a slot is free.
+    async fn run<T: Send + 'static>(&self, kind: HashKind, f: impl FnOnce() -> T + Send + 'static) -> Result<T, ChatError> {
+        let count = match kind {
+            HashKind::Login => &self.logins,
+            HashKind::Registration => &self.registrations,
+        };
+        let _in_pool = InPool(count);
+        if count.fetch_add(1, Ordering::SeqCst) >= self.bound {
+            metrics::counter!("parley_password_hash_refused_total", "kind" => kind.label()).increment(1);
+            return Err(ChatError::Busy { retry_after: Duration::from_secs(1) });
+        }
+        let _registration_slot = match kind {
+            HashKind::Registration => Some(self.registration_slots.acquire().await.map_err(|_| ChatError::Internal)?),
+            HashKind::Login => None,
+        };
+        let _slot = self.slots.acquire().await.map_err(|_| ChatError::Internal)?;
+        metrics::counter!("parley_password_hashes_total", "kind" => kind.label()).increment(1);
+        tokio::task::spawn_blocking(f).await.map_err(|_| ChatError::Internal)
     }
 }
 
@@ -110,23 +198,32 @@ fn dummy_hash() -> &'static str {
     HASH.get_or_init(|| hash_password(&Password::offered("not a real password")).unwrap_or_default())
 }
 
-impl Accounts {
-    /// Runs password hashing off the async threads, a core's worth at a time.
-    async fn hashing<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Result<T, ChatError> {
-        let _slot = self.hashing.acquire().await.map_err(|_| ChatError::Internal)?;
-        tokio::task::spawn_blocking(f).await.map_err(|_| ChatError::Internal)
-    }
-}
+/// Longer than any username (32 characters of at most 4 bytes): not looked up.
+const MAX_LOGIN_NAME_BYTES: usize = 128;
 
 impl Chat {
-    /// Creates an account. Nothing is stored unless every field is valid and
-    /// the username and email are free.
-    pub async fn register(&self, form: Registration<'_>) -> Result<UserSummary, ChatError> {
+    /// Creates an account. Nothing is stored unless every field is valid, the
+    /// client has not registered too often, the username and email are free
+    /// and the password is not a common one. The (expensive) password hash is
+    /// computed last, when the account will most likely be created; the
+    /// unique constraints stay the final word for a race between two.
+    pub async fn register(&self, form: Registration<'_>, client: IpAddr) -> Result<UserSummary, ChatError> {
         let username = Username::parse(form.username)?;
         let email = Email::parse(form.email)?;
         let display_name = DisplayName::parse(form.display_name, &username)?;
         let password = Password::parse(form.password)?;
-        let password_hash = self.inner.accounts.hashing(move || hash_password(&password)).await??;
+        self.registration_allowed(ClientNet::of(client)).await?;
+        let store = &self.inner.store;
+        if store.user_by_username(&username.folded()).await.map_err(store_error)?.is_some() {
+            return Err(ChatError::UsernameTaken);
+        }
+        if store.user_by_email(&email.folded()).await.map_err(store_error)?.is_some() {
+            return Err(ChatError::EmailTaken);
+        }
+        // After the limit: the estimate costs a few milliseconds of CPU.
+        password.check_strength(&[username.as_str(), email.as_str(), display_name.as_str()])?;
+        let password_hash =
+            self.inner.accounts.hashing.run(HashKind::Registration, move || hash_password(&password)).await??;
         let user = NewUser {
             avatar_color: AvatarColor::for_username(&username),
             username,
@@ -135,12 +232,28 @@ impl Chat {
             password_hash,
             created_at: self.inner.clock.now(),
         };
-        let user = self.inner.store.create_user(user).await.map_err(store_error)?;
+        let user = store.create_user(user).await.map_err(store_error)?;
         tracing::info!(user_id = %user.id, "registered");
         Ok(UserSummary::from(&user))
     }
 
+    async fn registration_allowed(&self, client: ClientNet) -> Result<(), ChatError> {
+        let max = self.inner.config.registrations_per_address;
+        let allowed = match &self.inner.cluster {
+            None => self.inner.accounts.registrations.take(&client),
+            Some(cluster) => {
+                cluster.take_attempt("register", client, max, REGISTRATION_WINDOW).await.map_err(cluster_error)?
+            }
+        };
+        allowed.map_err(|retry_after| ChatError::RateLimited { retry_after })
+    }
+
     /// Checks a username and password and opens a session.
+    ///
+    /// The attempt is counted before the password is checked (so parallel
+    /// attempts cannot slip past the limits), and given back on success.
+    /// A username that failed several times recently is checked only after a
+    /// growing delay ([`super::ratelimit::login_delay`]).
     pub async fn login(
         &self,
         username: &str,
@@ -148,64 +261,70 @@ impl Chat {
         client: IpAddr,
     ) -> Result<(SessionToken, UserSummary), ChatError> {
         let folded = username.trim().to_ascii_lowercase();
-        self.login_allowed(client, &folded).await?;
-
-        let user = self.inner.store.user_by_username(&folded).await.map_err(store_error)?;
-        let hash = user.as_ref().map_or_else(|| dummy_hash().to_owned(), |u| u.password_hash.clone());
-        let offered = Password::offered(password);
-        let matches = self.inner.accounts.hashing(move || verify_password(&offered, &hash)).await?;
-        let user = match user {
-            Some(user) if matches => user,
-            _ => {
-                self.login_failed(client, &folded).await;
-                return Err(ChatError::InvalidCredentials);
+        let keys = LoginKeys::new(client, &folded);
+        let failures = self.login_reserve(&keys).await?;
+        let delay = login_delay(failures, self.inner.config.login_delay_max);
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        match self.check_password(&folded, password).await {
+            Ok(Some(user)) => {
+                self.login_release(&keys, true).await;
+                let token = self.open_session(&user).await?;
+                Ok((token, UserSummary::from(&user)))
             }
-        };
-        self.login_succeeded(&folded).await;
-        let token = self.open_session(&user).await?;
-        Ok((token, UserSummary::from(&user)))
-    }
-
-    fn login_limits(&self) -> LoginLimits {
-        let c = &self.inner.config;
-        LoginLimits {
-            per_address: c.login_failures_per_address,
-            per_username: c.login_failures_per_username,
-            window: c.login_window,
+            Ok(None) => {
+                self.login_failed(&keys).await;
+                Err(ChatError::InvalidCredentials)
+            }
+            Err(e) => {
+                self.login_release(&keys, false).await;
+                Err(e)
+            }
         }
     }
 
-    async fn login_allowed(&self, client: IpAddr, folded: &str) -> Result<(), ChatError> {
-        let allowed = match &self.inner.cluster {
-            None => {
-                let limits = &self.inner.accounts;
-                limits.per_address.check(&client).and_then(|()| limits.per_username.check(&folded.to_owned()))
-            }
-            Some(cluster) => cluster.login_allowed(client, folded, self.login_limits()).await.map_err(cluster_error)?,
+    /// The user, if the password is theirs.
+    async fn check_password(&self, folded: &str, password: &str) -> Result<Option<User>, ChatError> {
+        let user = if folded.len() > MAX_LOGIN_NAME_BYTES {
+            None
+        } else {
+            self.inner.store.user_by_username(folded).await.map_err(store_error)?
         };
-        allowed.map_err(|retry_after| ChatError::RateLimited { retry_after })
+        let hash = user.as_ref().map_or_else(|| dummy_hash().to_owned(), |u| u.password_hash.clone());
+        let offered = Password::offered(password);
+        let matches = self.inner.accounts.hashing.run(HashKind::Login, move || verify_password(&offered, &hash)).await?;
+        Ok(user.filter(|_| matches))
     }
 
-    async fn login_failed(&self, client: IpAddr, folded: &str) {
-        match &self.inner.cluster {
-            None => {
-                self.inner.accounts.per_address.record_failure(&client);
-                self.inner.accounts.per_username.record_failure(&folded.to_owned());
-            }
+    async fn login_reserve(&self, keys: &LoginKeys) -> Result<u32, ChatError> {
+        let reserved = match &self.inner.cluster {
+            None => self.inner.accounts.logins.reserve(keys),
             Some(cluster) => {
-                if let Err(e) = cluster.login_failed(client, folded, self.login_limits()).await {
+                cluster.login_reserve(keys, login_limits(&self.inner.config)).await.map_err(cluster_error)?
+            }
+        };
+        reserved.map_err(|retry_after| ChatError::RateLimited { retry_after })
+    }
+
+    async fn login_failed(&self, keys: &LoginKeys) {
+        match &self.inner.cluster {
+            None => self.inner.accounts.logins.failed(keys),
+            Some(cluster) => {
+                if let Err(e) = cluster.login_failed(keys, login_limits(&self.inner.config)).await {
                     tracing::warn!(error = %e, "login failure not counted");
                 }
             }
         }
     }
 
-    async fn login_succeeded(&self, folded: &str) {
+    async fn login_release(&self, keys: &LoginKeys, succeeded: bool) {
         match &self.inner.cluster {
-            None => self.inner.accounts.per_username.clear(&folded.to_owned()),
+            None if succeeded => self.inner.accounts.logins.succeeded(keys),
+            None => self.inner.accounts.logins.release(keys),
             Some(cluster) => {
-                if let Err(e) = cluster.login_succeeded(folded).await {
-                    tracing::warn!(error = %e, "login success not recorded");
+                if let Err(e) = cluster.login_release(keys, succeeded).await {
+                    tracing::warn!(error = %e, "login attempt not given back");
                 }
             }
         }
@@ -248,14 +367,64 @@ impl Chat {
     pub async fn logout(&self, token: &SessionToken) -> Result<(), ChatError> {
         let token_hash = token.hash();
         self.inner.store.delete_session(&token_hash).await.map_err(store_error)?;
-        self.inner.sessions.ended(&token_hash);
-        for conn in self.inner.presence.connections_of_session(&token_hash) {
-            self.inner.notifier.disconnect(&conn);
-        }
+        self.session_ended(&token_hash);
         if let Some(cluster) = &self.inner.cluster {
             cluster.broadcast(super::ClusterMsg::SessionEnded { token_hash });
         }
         Ok(())
+    }
+
+    /// Forgets a session that ended and closes this instance's connections
+    /// opened with it.
+    pub(super) fn session_ended(&self, token_hash: &[u8]) {
+        self.inner.sessions.ended(token_hash);
+        for conn in self.inner.presence.connections_of_session(token_hash) {
+            self.inner.notifier.disconnect(&conn);
+        }
+    }
+
+    /// Checks the session of every open connection of this instance against
+    /// the store, and closes the connections whose session expired or was
+    /// deleted (by another instance, by hand, or when the account changes).
+    /// Each instance checks its own connections, so this holds with a
+    /// cluster too. Returns how many sessions ended.
+    pub async fn check_sessions(&self) -> usize {
+        let now = self.inner.clock.now();
+        let mut ended = 0;
+        for token_hash in self.inner.presence.sessions_in_use() {
+            match self.inner.store.session_user(&token_hash, now).await {
+                Ok(Some(_)) => {}
+                Ok(None) => {
+                    tracing::info!("a session of an open connection ended; closing its connections");
+                    self.session_ended(&token_hash);
+                    ended += 1;
+                }
+                // The database is away: check again next time rather than
+                // close everyone's connections.
+                Err(e) => {
+                    tracing::warn!(error = %e, "sessions of open connections not checked");
+                    return ended;
+                }
+            }
+        }
+        ended
+    }
+
+    /// Runs [`Chat::check_sessions`] every `session_check`, for as long as
+    /// this chat service lives.
+    pub fn start_session_checks(&self) {
+        let this = std::sync::Arc::downgrade(&self.inner);
+        let every = self.inner.config.session_check;
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let Some(inner) = this.upgrade() else { return };
+                Chat { inner }.check_sessions().await;
+            }
+        });
     }
 }
 

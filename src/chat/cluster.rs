@@ -3,13 +3,13 @@
 //! rate limits in memory; with one, they live where every instance sees them,
 //! and every event reaches the clients of every instance.
 
-use std::net::IpAddr;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
+use super::ratelimit::{ClientNet, LoginKeys};
 use super::{Audience, Event};
 use crate::domain::{RoomId, UserId, UserSummary};
 
@@ -45,15 +45,26 @@ pub trait Cluster: Send + Sync + 'static {
 
     /// A token of `user`'s send bucket, or how long until one is there.
     async fn take_send_token(&self, user: UserId, rate: u32, burst: u32) -> Result<Result<(), Duration>, ClusterError>;
-    /// Whether logins from `client` and for `username` may be tried now.
-    async fn login_allowed(&self, client: IpAddr, username: &str, limits: LoginLimits) -> Result<Result<(), Duration>, ClusterError>;
-    async fn login_failed(&self, client: IpAddr, username: &str, limits: LoginLimits) -> Result<(), ClusterError>;
-    async fn login_succeeded(&self, username: &str) -> Result<(), ClusterError>;
+    /// Counts a login attempt against its address and its (username,
+    /// address) pair in one atomic step, and gives the username's failures so
+    /// far; or how long until this client may try again.
+    async fn login_reserve(&self, keys: &LoginKeys, limits: LoginLimits) -> Result<Result<u32, Duration>, ClusterError>;
+    /// The attempt failed: it stays counted, and the username's failures grow.
+    async fn login_failed(&self, keys: &LoginKeys, limits: LoginLimits) -> Result<(), ClusterError>;
+    /// The attempt gives its count back (the right password, or it could not
+    /// be evaluated); with `succeeded`, the pair's and the username's failures
+    /// are forgotten too.
+    async fn login_release(&self, keys: &LoginKeys, succeeded: bool) -> Result<(), ClusterError>;
+    /// Counts one attempt of `kind` by `client` in a fixed window of `window`,
+    /// at most `max`; or says how long until the window ends.
+    async fn take_attempt(&self, kind: &str, client: ClientNet, max: u32, window: Duration) -> Result<Result<(), Duration>, ClusterError>;
 }
 
 #[derive(Debug, Clone, Copy)]
 pub struct LoginLimits {
+    /// Attempts from one address (an IPv6 /64) that are not successes.
     pub per_address: u32,
+    /// Attempts for one username from one address that are not successes.
     pub per_username: u32,
     pub window: Duration,
 }

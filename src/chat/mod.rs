@@ -26,6 +26,7 @@ pub use cache::HistoryPage;
 pub use cluster::{Cluster, ClusterError, ClusterMsg, LoginLimits};
 pub use notify::{Audience, Event, Notifier};
 pub use presence::Welcome;
+pub use ratelimit::{ClientNet, LimiterKey, LoginKeys};
 
 use crate::domain::{ChatError, Clock, UserId};
 use crate::store::{Store, StoreError};
@@ -48,6 +49,18 @@ pub struct ChatConfig {
     /// stop) those who were online count as online while they come back.
     /// Zero: everyone goes offline at the stop.
     pub restart_grace: Duration,
+    // Accounts hardening (findings 1, 2, 5, 6, 10 of docs/security.md).
+    /// The longest delay before a login for a username that failed many
+    /// times is checked (it grows from 250 ms with each failure).
+    pub login_delay_max: Duration,
+    /// Registrations tried per client address (an IPv6 /64) per hour.
+    pub registrations_per_address: u32,
+    /// Requests of one kind (logins, registrations) that may wait for a
+    /// password-hashing slot; beyond them the answer is `server_busy`.
+    pub hash_queue: usize,
+    /// How often the sessions of open connections are checked against the
+    /// store: a connection whose session expired or was deleted is closed.
+    pub session_check: Duration,
 }
 
 impl Default for ChatConfig {
@@ -61,6 +74,10 @@ impl Default for ChatConfig {
             login_failures_per_username: 10,
             login_window: Duration::from_secs(15 * 60),
             restart_grace: Duration::from_secs(15),
+            login_delay_max: Duration::from_secs(4),
+            registrations_per_address: 10,
+            hash_queue: 16,
+            session_check: Duration::from_secs(60),
         }
     }
 }
@@ -134,12 +151,7 @@ impl Chat {
                 }
                 self.inner.notifier.publish(audience, event);
             }
-            ClusterMsg::SessionEnded { token_hash } => {
-                self.inner.sessions.ended(&token_hash);
-                for conn in self.inner.presence.connections_of_session(&token_hash) {
-                    self.inner.notifier.disconnect(&conn);
-                }
-            }
+            ClusterMsg::SessionEnded { token_hash } => self.session_ended(&token_hash),
             ClusterMsg::UsersGone { users } => {
                 let now = self.inner.clock.now();
                 for user in users {

@@ -52,6 +52,13 @@ impl Presence {
         self.lock().conns.iter().filter(|(_, c)| c.token_hash == token_hash).map(|(id, _)| id.clone()).collect()
     }
 
+    /// The sessions that open connections of this instance were opened with.
+    pub(super) fn sessions_in_use(&self) -> Vec<Vec<u8>> {
+        let reg = self.lock();
+        let sessions: HashSet<&Vec<u8>> = reg.conns.values().map(|c| &c.token_hash).collect();
+        sessions.into_iter().cloned().collect()
+    }
+
     /// Does the user have an open connection on this instance?
     pub(super) fn has_connections(&self, user: UserId) -> bool {
         self.lock().online.get(&user).is_some_and(|n| *n > 0)

@@ -48,7 +48,10 @@ async fn chat_with(config: ChatConfig) -> (Chat, Arc<Recorder>, tempfile::TempDi
 
 async fn connected(chat: &Chat, name: &str, conn: &str) -> ConnId {
     let user = chat
-        .register(Registration { username: name, email: &format!("{name}@example.com"), display_name: None, password: "password1" })
+        .register(
+            Registration { username: name, email: &format!("{name}@example.com"), display_name: None, password: "correct horse battery" },
+            std::net::IpAddr::from([127, 0, 0, 1]),
+        )
         .await
         .unwrap();
     let conn = ConnId(conn.into());
@@ -130,9 +133,9 @@ async fn chat_on_manual_clock(config: ChatConfig) -> (Chat, Arc<SqliteStore>, Ar
 }
 
 async fn logged_in(chat: &Chat, name: &str) -> SessionToken {
-    let form = Registration { username: name, email: &format!("{name}@example.com"), display_name: None, password: "password1" };
-    chat.register(form).await.unwrap();
-    chat.login(name, "password1", IpAddr::from([127, 0, 0, 1])).await.unwrap().0
+    let form = Registration { username: name, email: &format!("{name}@example.com"), display_name: None, password: "correct horse battery" };
+    chat.register(form, IpAddr::from([127, 0, 0, 1])).await.unwrap();
+    chat.login(name, "correct horse battery", IpAddr::from([127, 0, 0, 1])).await.unwrap().0
 }
 
 fn refused(result: Result<AuthSession, ChatError>) -> bool {
@@ -156,7 +159,7 @@ async fn a_session_ended_behind_the_chats_back_is_refused_once_the_recheck_inter
 async fn logout_here_or_on_another_instance_ends_the_session_at_once() {
     let (chat, store, _, _db) = chat_on_manual_clock(ChatConfig::default()).await;
     let here = logged_in(&chat, "ann").await;
-    let there = chat.login("ann", "password1", IpAddr::from([127, 0, 0, 1])).await.unwrap().0;
+    let there = chat.login("ann", "correct horse battery", IpAddr::from([127, 0, 0, 1])).await.unwrap().0;
     chat.authenticate(&here).await.unwrap();
     chat.authenticate(&there).await.unwrap();
 

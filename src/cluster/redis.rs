@@ -1,4 +1,3 @@
-use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -9,7 +8,7 @@ use redis::{AsyncCommands, Script};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-use crate::chat::{Cluster, ClusterError, ClusterMsg, LoginLimits};
+use crate::chat::{ClientNet, Cluster, ClusterError, ClusterMsg, LoginKeys, LoginLimits};
 use crate::domain::{RoomId, UserId, UserSummary};
 
 /// How often an instance says it is alive, and how long that lasts.
@@ -126,6 +125,53 @@ if tokens >= 1 then tokens = tokens - 1 else wait = math.ceil((1 - tokens) * 100
 redis.call('HSET', key, 'tokens', tostring(tokens), 'ts', now)
 redis.call('PEXPIRE', key, math.ceil(burst * 1000 / rate) + 1000)
 return wait
+";
+
+/// Counts a login attempt against its address (KEYS[1]) and its (username,
+/// address) pair (KEYS[2]) unless either is at its limit, in one step so that
+/// parallel attempts on any instance cannot all pass; {0, the username's
+/// failures (KEYS[3])} or {1, the milliseconds until the refusing window ends}.
+/// A window starts at its key's first count (the expiry is set only then).
+const LOGIN_RESERVE: &str = r"
+local max_addr, max_pair, window = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+for i, max in ipairs({max_addr, max_pair}) do
+  if tonumber(redis.call('GET', KEYS[i]) or '0') >= max then
+    return {1, redis.call('PTTL', KEYS[i])}
+  end
+end
+for i = 1, 2 do
+  if redis.call('INCR', KEYS[i]) == 1 then redis.call('PEXPIRE', KEYS[i], window) end
+end
+return {0, tonumber(redis.call('GET', KEYS[3]) or '0')}
+";
+
+/// Gives a login attempt's count back; with ARGV[1] = 1 (a success) the
+/// pair's and the username's failures go too.
+const LOGIN_RELEASE: &str = r"
+if tonumber(redis.call('GET', KEYS[1]) or '0') > 0 then redis.call('DECR', KEYS[1]) end
+if ARGV[1] == '1' then
+  redis.call('DEL', KEYS[2], KEYS[3])
+elseif tonumber(redis.call('GET', KEYS[2]) or '0') > 0 then
+  redis.call('DECR', KEYS[2])
+end
+return 0
+";
+
+/// Adds one to a counter whose window (ARGV[1] ms) starts at its first count.
+const COUNT: &str = r"
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return n
+";
+
+/// Counts one attempt unless ARGV[1] were already counted in the window
+/// (ARGV[2] ms from the first): {0, 0} or {1, ms until the window ends}.
+const TAKE_ATTEMPT: &str = r"
+if tonumber(redis.call('GET', KEYS[1]) or '0') >= tonumber(ARGV[1]) then
+  return {1, redis.call('PTTL', KEYS[1])}
+end
+if redis.call('INCR', KEYS[1]) == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return {0, 0}
 ";
 
 impl RedisCluster {
@@ -255,18 +301,6 @@ impl RedisCluster {
         }
         Ok(gone)
     }
-
-    async fn counter(&self, key: String) -> Result<u32, ClusterError> {
-        let mut c = self.conn.clone();
-        let n: Option<u32> = c.get(key).await.map_err(err)?;
-        Ok(n.unwrap_or(0))
-    }
-
-    async fn ttl(&self, key: String) -> Duration {
-        let mut c = self.conn.clone();
-        let ms: i64 = c.pttl(key).await.unwrap_or(0);
-        Duration::from_millis(ms.max(1000) as u64)
-    }
 }
 
 impl RedisCluster {
@@ -372,34 +406,54 @@ impl Cluster for RedisCluster {
         Ok(if wait_ms <= 0 { Ok(()) } else { Err(Duration::from_millis(wait_ms as u64)) })
     }
 
-    async fn login_allowed(&self, client: IpAddr, username: &str, limits: LoginLimits) -> Result<Result<(), Duration>, ClusterError> {
-        let by_address = self.key(&format!("login:addr:{client}"));
-        let by_name = self.key(&format!("login:user:{username}"));
-        if self.counter(by_address.clone()).await? >= limits.per_address {
-            return Ok(Err(self.ttl(by_address).await));
-        }
-        if self.counter(by_name.clone()).await? >= limits.per_username {
-            return Ok(Err(self.ttl(by_name).await));
-        }
-        Ok(Ok(()))
+    async fn login_reserve(&self, keys: &LoginKeys, limits: LoginLimits) -> Result<Result<u32, Duration>, ClusterError> {
+        let mut c = self.conn.clone();
+        let (refused, n): (i64, i64) = Script::new(LOGIN_RESERVE)
+            .key(self.key(&format!("login:addr:{}", keys.net)))
+            .key(self.key(&format!("login:pair:{}", keys.pair.hex())))
+            .key(self.key(&format!("login:user:{}", keys.name.hex())))
+            .arg(limits.per_address.max(1))
+            .arg(limits.per_username.max(1))
+            .arg(limits.window.as_millis() as i64)
+            .invoke_async(&mut c)
+            .await
+            .map_err(err)?;
+        Ok(if refused == 1 { Err(Duration::from_millis(n.max(1000) as u64)) } else { Ok(n.max(0) as u32) })
     }
 
-    async fn login_failed(&self, client: IpAddr, username: &str, limits: LoginLimits) -> Result<(), ClusterError> {
+    async fn login_failed(&self, keys: &LoginKeys, limits: LoginLimits) -> Result<(), ClusterError> {
         let mut c = self.conn.clone();
-        let window = limits.window.as_millis() as i64;
-        for key in [self.key(&format!("login:addr:{client}")), self.key(&format!("login:user:{username}"))] {
-            // The window starts at the first failure: the expiry is set only then.
-            let n: i64 = c.incr(&key, 1).await.map_err(err)?;
-            if n == 1 {
-                let _: bool = c.pexpire(&key, window).await.map_err(err)?;
-            }
-        }
+        let _: i64 = Script::new(COUNT)
+            .key(self.key(&format!("login:user:{}", keys.name.hex())))
+            .arg(limits.window.as_millis() as i64)
+            .invoke_async(&mut c)
+            .await
+            .map_err(err)?;
         Ok(())
     }
 
-    async fn login_succeeded(&self, username: &str) -> Result<(), ClusterError> {
+    async fn login_release(&self, keys: &LoginKeys, succeeded: bool) -> Result<(), ClusterError> {
         let mut c = self.conn.clone();
-        let _: i64 = c.del(self.key(&format!("login:user:{username}"))).await.map_err(err)?;
+        let _: i64 = Script::new(LOGIN_RELEASE)
+            .key(self.key(&format!("login:addr:{}", keys.net)))
+            .key(self.key(&format!("login:pair:{}", keys.pair.hex())))
+            .key(self.key(&format!("login:user:{}", keys.name.hex())))
+            .arg(i64::from(succeeded))
+            .invoke_async(&mut c)
+            .await
+            .map_err(err)?;
         Ok(())
+    }
+
+    async fn take_attempt(&self, kind: &str, client: ClientNet, max: u32, window: Duration) -> Result<Result<(), Duration>, ClusterError> {
+        let mut c = self.conn.clone();
+        let (refused, ms): (i64, i64) = Script::new(TAKE_ATTEMPT)
+            .key(self.key(&format!("{kind}:addr:{client}")))
+            .arg(max.max(1))
+            .arg(window.as_millis() as i64)
+            .invoke_async(&mut c)
+            .await
+            .map_err(err)?;
+        Ok(if refused == 1 { Err(Duration::from_millis(ms.max(1000) as u64)) } else { Ok(()) })
     }
 }

@@ -15,6 +15,8 @@ pub enum ChatError {
     InvalidEmail,
     #[error("Password must be 8 to 256 characters")]
     InvalidPassword,
+    #[error("That password is too common or too easy to guess; please choose another")]
+    PasswordTooCommon,
     #[error("Display name must be at most 64 characters")]
     InvalidDisplayName,
     #[error("That username is already taken")]
@@ -47,6 +49,8 @@ pub enum ChatError {
     PayloadTooLarge,
     #[error("Unknown event '{0}'")]
     UnknownEvent(String),
+    #[error("The server is busy; try again in {} s", .retry_after.as_secs().max(1))]
+    Busy { retry_after: Duration },
     #[error("The service is temporarily unavailable; try again")]
     Unavailable,
     #[error("Something went wrong on our side")]
@@ -64,6 +68,7 @@ impl ChatError {
             Self::InvalidEmail => "invalid_email",
             Self::InvalidPassword => "invalid_password",
             Self::InvalidDisplayName => "invalid_display_name",
+            Self::PasswordTooCommon => "password_too_common",
             Self::UsernameTaken => "username_taken",
             Self::EmailTaken => "email_taken",
             Self::InvalidCredentials => "invalid_credentials",
@@ -79,6 +84,7 @@ impl ChatError {
             Self::RateLimited { .. } => "rate_limited",
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnknownEvent(_) => "unknown_event",
+            Self::Busy { .. } => "server_busy",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
             Self::UnknownHost => "unknown_host",

@@ -111,6 +111,25 @@ impl Password {
     pub fn expose(&self) -> &str {
         &self.0
     }
+
+    /// Refuses a password that is among the first guesses of any attacker:
+    /// common passwords, keyboard walks, dates, and the account's own names
+    /// (`user_inputs`: username, email, display name). zxcvbn estimates the
+    /// guesses; below score 2 (fewer than about 10^6 guesses, minutes of
+    /// online guessing across addresses) is refused. Only the first
+    /// [`Self::CHECKED_CHARS`] characters are estimated: zxcvbn's time grows
+    /// quickly with length, and a password that long is not a common one.
+    pub fn check_strength(&self, user_inputs: &[&str]) -> Result<(), ChatError> {
+        let checked: String = self.0.chars().take(Self::CHECKED_CHARS).collect();
+        if checked.chars().count() < self.0.chars().count() {
+            return Ok(());
+        }
+        let inputs: Vec<&str> = user_inputs.iter().copied().filter(|s| !s.is_empty()).collect();
+        let score = zxcvbn::zxcvbn(&checked, &inputs).score();
+        if (score as u8) < 2 { Err(ChatError::PasswordTooCommon) } else { Ok(()) }
+    }
+
+    pub const CHECKED_CHARS: usize = 64;
 }
 
 impl std::fmt::Debug for Password {
@@ -235,6 +254,27 @@ mod tests {
         assert!(Password::parse("1234567").is_err());
         assert!(Password::parse("12345678").is_ok());
         assert_eq!(format!("{:?}", Password::parse("secret-pw").unwrap()), "Password(…)");
+    }
+
+    #[test]
+    fn a_common_password_or_one_made_of_the_account_s_names_is_refused() {
+        for common in ["12345678", "password", "password1", "qwertyuiop", "iloveyou", "11111111"] {
+            let pw = Password::parse(common).unwrap();
+            assert_eq!(pw.check_strength(&[]), Err(ChatError::PasswordTooCommon), "{common}");
+        }
+        let pw = Password::parse("annabelle99").unwrap();
+        assert_eq!(pw.check_strength(&["annabelle99", "ann@example.com"]), Err(ChatError::PasswordTooCommon));
+        let pw = Password::parse("annsmith@example.com").unwrap();
+        assert_eq!(pw.check_strength(&["annsmith", "annsmith@example.com"]), Err(ChatError::PasswordTooCommon));
+    }
+
+    #[test]
+    fn the_passwords_the_tests_and_tools_use_are_accepted() {
+        for fine in ["correct horse battery", "correct horse battery staple", "correct horse", "not the password", "bench-password-1"] {
+            assert_eq!(Password::parse(fine).unwrap().check_strength(&["ann", "ann@example.com"]), Ok(()), "{fine}");
+        }
+        let long = "a".repeat(200);
+        assert_eq!(Password::parse(&long).unwrap().check_strength(&[]), Ok(()), "only the first 64 characters are estimated");
     }
 
     #[test]

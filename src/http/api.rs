@@ -118,9 +118,12 @@ fn room_id(raw: &str) -> Result<RoomId, ApiError> {
 /// `POST /api/register {username, email, password, display_name?}` → 201 the new user.
 #[utoipa::path(post, tag = "api", path = "/api/register", request_body = RegisterBody,
     responses((status = 201, body = UserView), (status = 400, description = "invalid field"),
-              (status = 409, description = "username or email taken")))]
+              (status = 409, description = "username or email taken"),
+              (status = 429, description = "rate_limited: too many registrations from this address"),
+              (status = 503, description = "server_busy")))]
 pub async fn register(
     State(state): State<AppState>,
+    ClientAddr(ip): ClientAddr,
     headers: HeaderMap,
     ApiJson(body): ApiJson<RegisterBody>,
 ) -> Result<(StatusCode, Json<UserView>), ApiError> {
@@ -131,14 +134,15 @@ pub async fn register(
         display_name: body.display_name.as_deref(),
         password: &body.password,
     };
-    let user = state.chat.register(form).await?;
+    let user = state.chat.register(form, ip).await?;
     Ok((StatusCode::CREATED, Json(UserView::from(&user))))
 }
 
 /// `POST /api/login {username, password}` → 200 the user, and the session cookie.
 #[utoipa::path(post, tag = "api", path = "/api/login", request_body = LoginBody,
     responses((status = 200, body = UserView, description = "logged in; Set-Cookie carries the session"),
-              (status = 401, description = "invalid_credentials"), (status = 429, description = "rate_limited")))]
+              (status = 401, description = "invalid_credentials"), (status = 429, description = "rate_limited"),
+              (status = 503, description = "server_busy")))]
 pub async fn login(
     State(state): State<AppState>,
     ClientAddr(ip): ClientAddr,

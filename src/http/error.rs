@@ -25,7 +25,7 @@ struct Body<'a> {
 }
 
 /// The status of each error:
-/// - 400: invalid input (`invalid_payload`, `invalid_*`, `room_name_*`, `message_*`, `unknown_event`)
+/// - 400: invalid input (`invalid_payload`, `invalid_*`, `password_too_common`, `room_name_*`, `message_*`, `unknown_event`)
 /// - 401: `not_authenticated`, `invalid_credentials`
 /// - 403: `cross_site_request`, `not_in_room`
 /// - 404: `room_not_found`
@@ -33,12 +33,12 @@ struct Body<'a> {
 /// - 413: `payload_too_large`
 /// - 421: `unknown_host` (a `Host` the server is not configured for)
 /// - 429: `rate_limited` (with `Retry-After`)
-/// - 503: `unavailable`
+/// - 503: `unavailable`, `server_busy` (with `Retry-After`)
 /// - 500: `internal`
 pub fn status_of(e: &ChatError) -> StatusCode {
     use ChatError::*;
     match e {
-        InvalidPayload(_) | InvalidUsername | InvalidEmail | InvalidPassword | InvalidDisplayName | RoomNameEmpty
+        InvalidPayload(_) | InvalidUsername | InvalidEmail | InvalidPassword | PasswordTooCommon | InvalidDisplayName | RoomNameEmpty
         | RoomNameTooLong | MessageEmpty | MessageTooLong | UnknownEvent(_) => StatusCode::BAD_REQUEST,
         InvalidCredentials | NotAuthenticated => StatusCode::UNAUTHORIZED,
         CrossSite | NotInRoom => StatusCode::FORBIDDEN,
@@ -46,15 +46,15 @@ pub fn status_of(e: &ChatError) -> StatusCode {
         UsernameTaken | EmailTaken | RoomNameTaken => StatusCode::CONFLICT,
         PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-        Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        Unavailable | Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
         Internal => StatusCode::INTERNAL_SERVER_ERROR,
         UnknownHost => StatusCode::MISDIRECTED_REQUEST,
     }
 }
 
-/// Adds `Retry-After` to a rate-limit answer.
+/// Adds `Retry-After` to a rate-limit or busy answer.
 pub fn with_retry_after(mut response: Response, e: &ChatError) -> Response {
-    if let ChatError::RateLimited { retry_after } = e {
+    if let ChatError::RateLimited { retry_after } | ChatError::Busy { retry_after } = e {
         let secs = retry_after.as_secs().max(1).to_string();
         if let Ok(v) = HeaderValue::from_str(&secs) {
             response.headers_mut().insert(header::RETRY_AFTER, v);

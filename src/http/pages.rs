@@ -121,8 +121,13 @@ pub struct RegisterForm {
 
 /// `POST /register` (form `username`, `email`, `display_name`, `password`) →
 /// 302 to `/login`; or the form again with the error, 400 (invalid) or 409 (taken).
-#[utoipa::path(post, tag = "pages", path = "/register", responses((status = 302, description = "registered"), (status = 400, description = "invalid input"), (status = 409, description = "username or email taken")))]
-pub async fn register_submit(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<RegisterForm>) -> Response {
+#[utoipa::path(post, tag = "pages", path = "/register", responses((status = 302, description = "registered"), (status = 400, description = "invalid input"), (status = 409, description = "username or email taken"), (status = 429, description = "too many registrations from this address"), (status = 503, description = "server busy")))]
+pub async fn register_submit(
+    State(state): State<AppState>,
+    ClientAddr(ip): ClientAddr,
+    headers: HeaderMap,
+    Form(form): Form<RegisterForm>,
+) -> Response {
     let page = |e: &ChatError| {
         let page = RegisterPage {
             error: Some(e.to_string()),
@@ -130,7 +135,7 @@ pub async fn register_submit(State(state): State<AppState>, headers: HeaderMap, 
             email: form.email.clone(),
             display_name: form.display_name.clone(),
         };
-        render(&page, status_of(e))
+        with_retry_after(render(&page, status_of(e)), e)
     };
     if !state.web.origins.allows(&headers) {
         return page(&ChatError::CrossSite);
@@ -141,7 +146,7 @@ pub async fn register_submit(State(state): State<AppState>, headers: HeaderMap, 
         display_name: Some(form.display_name.as_str()),
         password: &form.password,
     };
-    match state.chat.register(registration).await {
+    match state.chat.register(registration, ip).await {
         Ok(_) => found("/login"),
         Err(e) => page(&e),
     }

@@ -169,11 +169,24 @@ fn split_port(authority: &str) -> (&str, Option<&str>) {
 
 /// The client's address: the peer, or with `trust_proxy` the address the
 /// reverse proxy appended last to `X-Forwarded-For`.
+///
+/// The proxy appends its entry to the last header line (or adds a line of
+/// its own), and a client may send lines and entries of its own before it:
+/// so every line is read and only the very last entry counts. An entry with
+/// a port (`1.2.3.4:5678`, `[2001:db8::1]:5678`) is understood; an entry
+/// that is no address at all falls back to the peer.
 pub fn client_ip(peer: Option<SocketAddr>, headers: &HeaderMap, trust_proxy: bool) -> IpAddr {
     let forwarded = trust_proxy
-        .then(|| headers.get("x-forwarded-for")?.to_str().ok()?.rsplit(',').next()?.trim().parse().ok())
+        .then(|| {
+            let last_line = headers.get_all("x-forwarded-for").iter().next_back()?.to_str().ok()?;
+            parse_forwarded(last_line.rsplit(',').next()?.trim())
+        })
         .flatten();
     forwarded.or(peer.map(|p| p.ip())).unwrap_or(IpAddr::from([0, 0, 0, 0]))
+}
+
+fn parse_forwarded(entry: &str) -> Option<IpAddr> {
+    entry.parse::<IpAddr>().ok().or_else(|| entry.parse::<SocketAddr>().ok().map(|s| s.ip()))
 }
 
 #[cfg(test)]
@@ -258,5 +271,25 @@ mod tests {
         let h = headers(&[("x-forwarded-for", "1.2.3.4, 5.6.7.8")]);
         assert_eq!(client_ip(peer, &h, false).to_string(), "10.0.0.1");
         assert_eq!(client_ip(peer, &h, true).to_string(), "5.6.7.8");
+    }
+
+    #[test]
+    fn the_proxy_s_entry_is_the_last_one_of_the_last_header_line() {
+        let peer = Some("10.0.0.1:1234".parse().unwrap());
+        // The client sent a line of its own; the proxy added its own after it.
+        let h = headers(&[("x-forwarded-for", "6.6.6.6"), ("x-forwarded-for", "9.9.9.9, 5.6.7.8")]);
+        assert_eq!(client_ip(peer, &h, true).to_string(), "5.6.7.8");
+        let h = headers(&[("x-forwarded-for", "5.6.7.8"), ("x-forwarded-for", "1.1.1.1")]);
+        assert_eq!(client_ip(peer, &h, true).to_string(), "1.1.1.1");
+    }
+
+    #[test]
+    fn a_forwarded_entry_with_a_port_or_garbage_is_handled() {
+        let peer = Some("10.0.0.1:1234".parse().unwrap());
+        let ip = |v: &'static str| client_ip(peer, &headers(&[("x-forwarded-for", v)]), true).to_string();
+        assert_eq!(ip("5.6.7.8:4000"), "5.6.7.8");
+        assert_eq!(ip("[2001:db8::1]:4000"), "2001:db8::1");
+        assert_eq!(ip("2001:db8::1"), "2001:db8::1");
+        assert_eq!(ip("unknown"), "10.0.0.1");
     }
 }

@@ -59,6 +59,13 @@ pub async fn usernames_and_emails_are_unique_case_insensitively(store: &dyn Stor
     assert!(store.user_by_username("nobody").await.unwrap().is_none());
 }
 
+pub async fn a_user_is_found_by_the_folded_email(store: &dyn Store) {
+    let ann = store.create_user(new_user("Ann")).await.unwrap();
+    let folded = Email::parse("ANN@Example.com").unwrap().folded();
+    assert_eq!(store.user_by_email(&folded).await.unwrap().map(|u| u.id), Some(ann.id));
+    assert!(store.user_by_email("nobody@example.com").await.unwrap().is_none());
+}
+
 pub async fn a_session_finds_its_user_until_it_expires_or_is_deleted(store: &dyn Store) {
     let user = store.create_user(new_user("ann")).await.unwrap();
     let session = NewSession {
@@ -246,6 +253,7 @@ macro_rules! contract_tests {
         $crate::contract_tests!(@each $open;
             a_fresh_store_has_the_three_public_rooms,
             usernames_and_emails_are_unique_case_insensitively,
+            a_user_is_found_by_the_folded_email,
             a_session_finds_its_user_until_it_expires_or_is_deleted,
             last_seen_is_kept_to_the_millisecond,
             who_was_online_at_a_stop_is_remembered_until_taken,

@@ -89,6 +89,8 @@ pub trait Store: Send + Sync + 'static {
     async fn create_user(&self, user: NewUser) -> Result<User, StoreError>;
     /// Looks a user up by the case-folded username.
     async fn user_by_username(&self, folded: &str) -> Result<Option<User>, StoreError>;
+    /// Looks a user up by the case-folded email (`Email::folded`).
+    async fn user_by_email(&self, folded: &str) -> Result<Option<User>, StoreError>;
     async fn set_last_seen(&self, user: UserId, at: Timestamp) -> Result<(), StoreError>;
     /// Remembers who was online when this server stopped gracefully (a single
     /// instance), in place of what was remembered before.

@@ -244,6 +244,12 @@ impl Store for MySqlStore {
         row.as_ref().map(rows::user).transpose().map_err(map_err)
     }
 
+    async fn user_by_email(&self, folded: &str) -> Result<Option<User>, StoreError> {
+        let sql = concat!("SELECT ", user_columns!(), " FROM users u WHERE u.email_folded = ?");
+        let row = sqlx::query(sql).bind(folded).fetch_optional(&self.pool).await.map_err(map_err)?;
+        row.as_ref().map(rows::user).transpose().map_err(map_err)
+    }
+
     async fn set_last_seen(&self, user: UserId, at: Timestamp) -> Result<(), StoreError> {
         sqlx::query("UPDATE users SET last_seen = ? WHERE id = ?")
             .bind(at.as_millis())

@@ -195,6 +195,12 @@ impl Store for PgStore {
         row.as_ref().map(rows::user).transpose().map_err(map_err)
     }
 
+    async fn user_by_email(&self, folded: &str) -> Result<Option<User>, StoreError> {
+        let sql = concat!("SELECT ", user_columns!(), " FROM users u WHERE u.email_folded = $1");
+        let row = sqlx::query(sql).bind(folded).fetch_optional(&self.pool).await.map_err(map_err)?;
+        row.as_ref().map(rows::user).transpose().map_err(map_err)
+    }
+
     async fn set_last_seen(&self, user: UserId, at: Timestamp) -> Result<(), StoreError> {
         sqlx::query("UPDATE users SET last_seen = $1 WHERE id = $2")
             .bind(at.as_millis())

@@ -164,6 +164,10 @@ export class ParleyServer {
         PARLEY_LOG: 'warn',
         // Every browser and tab of the suite comes from 127.0.0.1.
         PARLEY_MAX_CONNECTIONS_PER_ADDRESS: '0',
+        // The suite registers and logs in many users from 127.0.0.1, some at once.
+        PARLEY_REGISTRATIONS_PER_ADDRESS: '100000',
+        PARLEY_HASH_QUEUE: '10000',
+        PARLEY_LOGIN_FAILURES_PER_ADDRESS: '100000',
         ...this.extraEnv,
       },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -104,6 +104,10 @@ async function launch(tmpdir, port) {
       PARLEY_TYPING_TTL_MS: String(TYPING_TTL_MS),
       // The suite opens many sockets from 127.0.0.1.
       PARLEY_MAX_CONNECTIONS_PER_ADDRESS: '0',
+      // The suite registers and logs in many users from 127.0.0.1, some at once.
+      PARLEY_REGISTRATIONS_PER_ADDRESS: '100000',
+      PARLEY_HASH_QUEUE: '10000',
+      PARLEY_LOGIN_FAILURES_PER_ADDRESS: '100000',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -174,7 +174,7 @@ async fn the_cookie_is_secure_when_configured() {
 }
 
 #[tokio::test]
-async fn repeated_failed_logins_for_one_username_are_rate_limited_even_with_the_right_password() {
+async fn repeated_failed_logins_for_one_username_from_one_address_are_rate_limited_even_with_the_right_password() {
     let app = spawn_app_with(|s| s.login_failures_per_username = 3).await;
     app.user("ann").await;
     let http = app.http();
@@ -220,4 +220,52 @@ async fn the_json_logout_ends_the_session() {
     assert!(r.headers()[SET_COOKIE].to_str().unwrap().contains("Max-Age=0"));
     s.disconnected(WAIT).await.expect("socket closed");
     assert_eq!(ann.get_json("/api/me").await.unwrap().0, StatusCode::UNAUTHORIZED);
+}
+
+// Finding 10 (accounts): common passwords, and sessions that end under an open socket.
+
+#[tokio::test]
+async fn a_common_password_or_the_username_as_password_is_refused_at_registration() {
+    let app = spawn_app().await;
+    let http = app.http();
+    for (name, password) in [("ann", "12345678"), ("bob", "password"), ("carlos1999", "carlos1999"), ("dee", "iloveyou1")] {
+        let r = http.api_register(name, &format!("{name}@example.com"), password).await.unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{password}");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(error_code(&body), "password_too_common", "{password}");
+    }
+    let r = http.api_register("ann", "ann@example.com", PASSWORD).await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn a_socket_is_closed_when_its_session_expires() {
+    let app = spawn_app_with(|s| {
+        s.session_secs = Some(2);
+        s.session_check_ms = 200;
+    })
+    .await;
+    let (_http, mut socket) = app.connected("ann").await;
+    socket.disconnected(std::time::Duration::from_secs(6)).await.expect("the socket of an expired session is closed");
+}
+
+#[tokio::test]
+async fn a_socket_is_closed_when_its_session_is_deleted_from_the_store() {
+    let app = spawn_app_with(|s| s.session_check_ms = 200).await;
+    let (_http, mut socket) = app.connected("ann").await;
+    // As an administrator would, or another tool: straight in the database.
+    delete_all_sessions(&app.database_url).await;
+    socket.disconnected(std::time::Duration::from_secs(5)).await.expect("the socket of a deleted session is closed");
+}
+
+async fn delete_all_sessions(url: &str) {
+    use sqlx::{Connection, Executor};
+    let sql = "DELETE FROM sessions";
+    if url.starts_with("sqlite:") {
+        sqlx::SqliteConnection::connect(url).await.unwrap().execute(sql).await.unwrap();
+    } else if url.starts_with("mysql:") {
+        sqlx::MySqlConnection::connect(url).await.unwrap().execute(sql).await.unwrap();
+    } else {
+        sqlx::PgConnection::connect(url).await.unwrap().execute(sql).await.unwrap();
+    }
 }

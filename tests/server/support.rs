@@ -57,6 +57,9 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
     settings.message_burst = 1000;
     // Tests open many connections from 127.0.0.1.
     settings.max_connections_per_address = 0;
+    // Every test registers its users from 127.0.0.1, many at once in places.
+    settings.registrations_per_address = 100_000;
+    settings.hash_queue = 10_000;
     tweak(&mut settings);
     let (settings, stop, handle) = start(settings).await;
     let base = format!("http://{}", settings.bind);
