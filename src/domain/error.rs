@@ -15,7 +15,10 @@ pub enum ChatError {
     InvalidEmail,
     #[error("Password must be 8 to 256 characters")]
     InvalidPassword,
-    #[error("Display name must be at most 64 characters")]
+    #[error(
+        "Display name must be at most 64 characters, with no invisible or text-direction characters, \
+         and no word mixing alphabets"
+    )]
     InvalidDisplayName,
     #[error("That username is already taken")]
     UsernameTaken,
@@ -51,6 +54,9 @@ pub enum ChatError {
     Unavailable,
     #[error("Something went wrong on our side")]
     Internal,
+    // Finding 7: names that hide or impersonate.
+    #[error("Room name cannot contain invisible or text-direction characters")]
+    InvalidRoomName,
 }
 
 impl ChatError {
@@ -79,6 +85,7 @@ impl ChatError {
             Self::UnknownEvent(_) => "unknown_event",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
+            Self::InvalidRoomName => "invalid_room_name",
         }
     }
 
