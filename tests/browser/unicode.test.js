@@ -16,11 +16,12 @@ function rowWith(page, needle) {
   return page.locator('[data-testid="message"]').filter({ hasText: needle });
 }
 
-/** Where each character of the element's first text node is drawn, left to right. */
+/** Where each character of the element's first non-blank text node is drawn. */
 function glyphLefts(locator) {
   return locator.evaluate((el) => {
     const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
-    const node = walker.nextNode();
+    let node = walker.nextNode();
+    while (node && !node.data.trim()) node = walker.nextNode();
     const lefts = [];
     for (let i = 0; i < node.data.length; i++) {
       const range = document.createRange();
@@ -56,6 +57,11 @@ describe('unicode', () => {
     const row = rowWith(ann.page, 'see');
     await row.waitFor();
     assert.equal(await row.locator('a').count(), 0, 'a URL holding a bidi control is not a link');
+    // Nor does the override reverse the text: it is shown as typed, without it.
+    const text = row.getByTestId('message-text');
+    assert.equal(await text.textContent(), inside.replace(RLO, ''));
+    const drawn = await glyphLefts(text);
+    assert.ok(drawn.every((x, i) => i === 0 || x >= drawn[i - 1]), `drawn left to right: ${drawn.slice(0, 30)}`);
     for (const hidden of ['\u200B', '\u2066']) {
       await sendMessage(ann.page, `https://bank.com${hidden}.evil.example/ hidden${hidden.codePointAt(0)}`);
       const r = rowWith(ann.page, `hidden${hidden.codePointAt(0)}`);
@@ -68,6 +74,9 @@ describe('unicode', () => {
     const creds = rowWith(ann.page, 'creds');
     await creds.waitFor();
     assert.equal(await creds.locator('a').count(), 0, 'a URL with a user name is not a link');
+    await sendMessage(ann.page, 'pay here https://\u0440\u0430\u0443\u0440\u0430l.com/login');
+    await rowWith(ann.page, 'pay here').locator('a').waitFor();
+    await saveScreenshot(ann.page, 'unicode-links.png');
   });
 
   browserTest('a host that is not plain ASCII is shown in punycode', async (h) => {

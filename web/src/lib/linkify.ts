@@ -59,15 +59,31 @@ export function shownUrl(typed: string, href: string): string {
   return `${u.protocol}//${u.host}${typed.slice(scheme + typedHost.length)}`;
 }
 
+/**
+ * The bidi overrides, U+202D and U+202E: the only bidi controls that reverse
+ * letters, and with no use in a chat line but to make text read as something
+ * else ("\u202E/moc.knab.www//:sptth" reads "https://www.bank.com/"). Text is
+ * shown without them, in the order it was typed; embeddings, isolates and
+ * marks stay, as right-to-left writing needs them.
+ */
+const OVERRIDES = /[\u202D\u202E]/g;
+
+export function withoutOverrides(text: string): string {
+  return text.replace(OVERRIDES, '');
+}
+
 export function linkify(text: string): Segment[] {
   const out: Segment[] = [];
   let last = 0;
   const push = (t: string) => {
     if (!t) return;
     const prev = out[out.length - 1];
-    if (prev && prev.kind === 'text') prev.text += t;
-    else out.push({ kind: 'text', text: t });
+    const shown = withoutOverrides(t);
+    if (prev && prev.kind === 'text') prev.text += shown;
+    else out.push({ kind: 'text', text: shown });
   };
+  // Links are found in the text as sent, so that an override inside a URL
+  // keeps it from being a link; the overrides go from the text shown.
   for (const m of text.matchAll(URL_RE)) {
     const start = m.index ?? 0;
     const url = trimUrl(m[0]);
