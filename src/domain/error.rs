@@ -17,7 +17,10 @@ pub enum ChatError {
     InvalidPassword,
     #[error("That password is too common or too easy to guess; please choose another")]
     PasswordTooCommon,
-    #[error("Display name must be at most 64 characters")]
+    #[error(
+        "Display name must be at most 64 characters, with no invisible or text-direction characters, \
+         and no word mixing alphabets"
+    )]
     InvalidDisplayName,
     #[error("That username is already taken")]
     UsernameTaken,
@@ -57,6 +60,9 @@ pub enum ChatError {
     Internal,
     #[error("This server does not answer to that host name")]
     UnknownHost,
+    // Finding 7: names that hide or impersonate.
+    #[error("Room name cannot contain invisible or text-direction characters")]
+    InvalidRoomName,
 }
 
 impl ChatError {
@@ -88,6 +94,7 @@ impl ChatError {
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
             Self::UnknownHost => "unknown_host",
+            Self::InvalidRoomName => "invalid_room_name",
         }
     }
 

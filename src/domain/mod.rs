@@ -8,6 +8,7 @@ mod error;
 mod ids;
 mod message;
 mod room;
+mod text;
 mod time;
 mod user;
 
@@ -15,5 +16,6 @@ pub use error::ChatError;
 pub use ids::{ConnId, MessageId, RoomId, UserId};
 pub use message::{ClientId, Message, MessageBody, MessageType, NewMessage, Page};
 pub use room::{Room, RoomName, RoomType};
+pub use text::{is_default_ignorable, skeleton_key};
 pub use time::{Clock, SystemClock, Timestamp};
 pub use user::{AvatarColor, DisplayName, Email, NewUser, Password, User, UserSummary, Username};

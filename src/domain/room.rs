@@ -1,9 +1,10 @@
 use serde::{Deserialize, Serialize};
 
-use super::{ChatError, RoomId, Timestamp, UserId};
+use super::{ChatError, RoomId, Timestamp, UserId, text};
 
-/// A room's name: 1..=50 characters after trimming, no control characters.
-/// Unique case-insensitively.
+/// A room's name: 1..=50 characters, stored NFKC with its blanks folded, no
+/// invisible or text-direction characters ([`super::text`]). Unique by its
+/// confusable skeleton ([`RoomName::key`]), so no room can pass for another.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct RoomName(String);
@@ -12,17 +13,16 @@ impl RoomName {
     pub const MAX_CHARS: usize = 50;
 
     pub fn parse(raw: &str) -> Result<Self, ChatError> {
-        let s = raw.trim();
-        if s.is_empty() {
-            return Err(ChatError::RoomNameEmpty);
-        }
-        if s.chars().count() > Self::MAX_CHARS {
+        let s = text::clean_name(raw).map_err(|p| match p {
+            text::NameProblem::Blank => ChatError::RoomNameEmpty,
+            text::NameProblem::Hidden => ChatError::InvalidRoomName,
+        })?;
+        // The key's bound is checked for every character by a test; this is
+        // the belt to it, so the store never sees a key its column cannot hold.
+        if s.chars().count() > Self::MAX_CHARS || text::skeleton_key(&s).chars().count() > text::MAX_KEY_CHARS {
             return Err(ChatError::RoomNameTooLong);
         }
-        if s.chars().any(char::is_control) {
-            return Err(ChatError::invalid("Room name cannot contain control characters"));
-        }
-        Ok(Self(s.to_owned()))
+        Ok(Self(s))
     }
 
     pub fn from_trusted(s: String) -> Self {
@@ -33,9 +33,17 @@ impl RoomName {
         &self.0
     }
 
-    /// The case-folded form that uniqueness is checked on.
+    /// The case-folded form (the `room_name_folded` column, unique since the
+    /// first schema).
     pub fn folded(&self) -> String {
         self.0.to_lowercase()
+    }
+
+    /// The key uniqueness is checked on (the `name_key` column): the UTS #39
+    /// skeleton, case-folded. `General`, `general` and `Gеneral` (Cyrillic
+    /// `е`) have one key.
+    pub fn key(&self) -> String {
+        text::skeleton_key(&self.0)
     }
 }
 
@@ -98,5 +106,22 @@ mod tests {
     fn a_room_name_longer_than_fifty_characters_is_rejected() {
         assert!(RoomName::parse(&"é".repeat(50)).is_ok());
         assert_eq!(RoomName::parse(&"é".repeat(51)), Err(ChatError::RoomNameTooLong));
+    }
+
+    #[test]
+    fn a_room_name_with_invisible_or_bidi_characters_is_rejected() {
+        for bad in ["General\u{200B}", "\u{202E}lareneG", "Gen\u{00AD}eral", "\u{3164}"] {
+            assert_eq!(RoomName::parse(bad), Err(ChatError::InvalidRoomName), "{bad:?}");
+        }
+        assert_eq!(RoomName::parse("\u{2800}\u{3000}"), Err(ChatError::RoomNameEmpty));
+    }
+
+    #[test]
+    fn confusable_and_differently_normalized_room_names_share_one_key() {
+        let key = |s: &str| RoomName::parse(s).unwrap().key();
+        assert_eq!(key("General"), key("G\u{0435}neral"));
+        assert_eq!(key("General"), key("general"));
+        assert_eq!(RoomName::parse("Cafe\u{0301}").unwrap(), RoomName::parse("Caf\u{00E9}").unwrap());
+        assert_ne!(key("General"), key("Random"));
     }
 }

@@ -1,6 +1,6 @@
 use serde::{Deserialize, Serialize};
 
-use super::{ChatError, Timestamp, UserId};
+use super::{ChatError, Timestamp, UserId, text};
 
 /// A login name: 3..=32 ASCII letters, digits, `_`, `.`, `-`. Kept as typed;
 /// compared case-insensitively (the store folds case for uniqueness and lookup).
@@ -65,7 +65,10 @@ impl Email {
     }
 }
 
-/// The name shown beside messages; defaults to the username.
+/// The name shown beside messages; defaults to the username. Not unique: the
+/// clients show `@username` beside it. Stored NFKC with its blanks folded; no
+/// invisible or text-direction characters, and no word mixing scripts
+/// (`аdmin` with a Cyrillic `а`), see [`super::text`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct DisplayName(String);
@@ -73,16 +76,19 @@ pub struct DisplayName(String);
 impl DisplayName {
     pub const MAX_CHARS: usize = 64;
 
-    /// `None` or blank falls back to the username.
+    /// `None`, empty or whitespace falls back to the username; a name made of
+    /// blank-looking characters only (U+2800, fillers) is refused, not
+    /// replaced, so the user sees why.
     pub fn parse(raw: Option<&str>, username: &Username) -> Result<Self, ChatError> {
-        let s = raw.map(str::trim).unwrap_or("");
-        if s.is_empty() {
+        let raw = raw.unwrap_or("");
+        if raw.trim().is_empty() {
             return Ok(Self(username.as_str().to_owned()));
         }
-        if s.chars().count() > Self::MAX_CHARS || s.chars().any(char::is_control) {
+        let s = text::clean_name(raw).map_err(|_| ChatError::InvalidDisplayName)?;
+        if s.chars().count() > Self::MAX_CHARS || !text::words_are_single_script(&s) {
             return Err(ChatError::InvalidDisplayName);
         }
-        Ok(Self(s.to_owned()))
+        Ok(Self(s))
     }
 
     pub fn from_trusted(s: String) -> Self {
@@ -247,6 +253,22 @@ mod tests {
         assert_eq!(DisplayName::parse(Some("  "), &u).unwrap().as_str(), "ann");
         assert_eq!(DisplayName::parse(Some(" Ann S. "), &u).unwrap().as_str(), "Ann S.");
         assert!(DisplayName::parse(Some(&"é".repeat(65)), &u).is_err());
+    }
+
+    #[test]
+    fn a_display_name_is_stored_nfkc_normalized() {
+        let u = Username::parse("ann").unwrap();
+        assert_eq!(DisplayName::parse(Some("\u{FF21}nn  Lee"), &u).unwrap().as_str(), "Ann Lee");
+        assert_eq!(DisplayName::parse(Some("Zo\u{0065}\u{0308}"), &u).unwrap().as_str(), "Zo\u{00EB}");
+    }
+
+    #[test]
+    fn a_display_name_that_hides_or_mixes_scripts_to_impersonate_is_rejected() {
+        let u = Username::parse("ann").unwrap();
+        for bad in ["\u{0430}dmin", "\u{202E}nimda", "ad\u{200B}min", "\u{3164}", "\u{115F}\u{1160}", "\u{2800}", "admin\u{2066}"] {
+            assert_eq!(DisplayName::parse(Some(bad), &u), Err(ChatError::InvalidDisplayName), "{bad:?}");
+        }
+        assert_eq!(DisplayName::parse(Some("\u{0418}\u{0432}\u{0430}\u{043D}"), &u).unwrap().as_str(), "\u{0418}\u{0432}\u{0430}\u{043D}");
     }
 
     #[test]

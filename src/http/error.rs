@@ -39,7 +39,7 @@ pub fn status_of(e: &ChatError) -> StatusCode {
     use ChatError::*;
     match e {
         InvalidPayload(_) | InvalidUsername | InvalidEmail | InvalidPassword | PasswordTooCommon | InvalidDisplayName | RoomNameEmpty
-        | RoomNameTooLong | MessageEmpty | MessageTooLong | UnknownEvent(_) => StatusCode::BAD_REQUEST,
+        | RoomNameTooLong | MessageEmpty | MessageTooLong | UnknownEvent(_) | InvalidRoomName => StatusCode::BAD_REQUEST,
         InvalidCredentials | NotAuthenticated => StatusCode::UNAUTHORIZED,
         CrossSite | NotInRoom => StatusCode::FORBIDDEN,
         RoomNotFound => StatusCode::NOT_FOUND,

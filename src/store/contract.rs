@@ -141,6 +141,31 @@ pub async fn room_names_are_unique_case_insensitively_and_the_creator_is_owner(s
     assert!(store.room(RoomId(999)).await.unwrap().is_none());
 }
 
+/// The `name_key` column's unique index holds the rule, not only a check
+/// before the insert: `Gеneral` (Cyrillic `е`) differs from `General` in
+/// `room_name_folded` and is refused by the key alone.
+pub async fn room_names_are_unique_by_their_confusable_skeleton(store: &dyn Store) {
+    let user = store.create_user(new_user("ann")).await.unwrap();
+    let at = Timestamp::from_millis(9);
+    for look_alike in ["G\u{0435}neral", "GENERAL", "R\u{0430}nd\u{043E}m"] {
+        let name = RoomName::parse(look_alike).unwrap();
+        assert!(
+            matches!(store.create_room(&name, RoomType::Public, user.id, at).await, Err(StoreError::RoomNameTaken)),
+            "{look_alike:?}"
+        );
+    }
+    let cafe = store.create_room(&RoomName::parse("Caf\u{00E9}").unwrap(), RoomType::Public, user.id, at).await.unwrap();
+    assert_eq!(store.room(cafe.id).await.unwrap().unwrap().name.as_str(), "Caf\u{00E9}");
+    for same in ["Cafe\u{0301}", "C\u{0430}f\u{00E9}", "caf\u{00C9}"] {
+        let name = RoomName::parse(same).unwrap();
+        assert!(
+            matches!(store.create_room(&name, RoomType::Public, user.id, at).await, Err(StoreError::RoomNameTaken)),
+            "{same:?}"
+        );
+    }
+    store.create_room(&RoomName::parse("Caf\u{00E9}s").unwrap(), RoomType::Public, user.id, at).await.unwrap();
+}
+
 pub async fn private_rooms_are_visible_to_members_only(store: &dyn Store) {
     let ann = store.create_user(new_user("ann")).await.unwrap();
     let bo = store.create_user(new_user("bob")).await.unwrap();
@@ -258,6 +283,7 @@ macro_rules! contract_tests {
             last_seen_is_kept_to_the_millisecond,
             who_was_online_at_a_stop_is_remembered_until_taken,
             room_names_are_unique_case_insensitively_and_the_creator_is_owner,
+            room_names_are_unique_by_their_confusable_skeleton,
             private_rooms_are_visible_to_members_only,
             messages_are_stored_verbatim_and_paged_in_id_order,
             a_repeated_client_id_returns_the_first_message,

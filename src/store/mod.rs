@@ -23,6 +23,30 @@ pub mod testdb;
 #[cfg(test)]
 pub(crate) mod contract;
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn old_rooms_get_their_keys_and_a_later_look_alike_gets_a_key_of_its_own() {
+        let keys = keys_for_unkeyed_rooms(
+            [RoomName::from_trusted("Random".into()).key()],
+            [(1, "General".into()), (4, "G\u{0435}neral".into()), (5, "random".into()), (6, "Rust".into())],
+        );
+        let general = RoomName::from_trusted("General".into()).key();
+        let random = RoomName::from_trusted("Random".into()).key();
+        assert_eq!(
+            keys,
+            [
+                (1, general.clone()),
+                (4, fallback_room_key(&general, 4)),
+                (5, fallback_room_key(&random, 5)),
+                (6, RoomName::from_trusted("Rust".into()).key())
+            ]
+        );
+    }
+}
+
 /// What went wrong in storage, in the terms the chat layer cares about.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
@@ -163,11 +187,37 @@ pub(crate) fn taken(message: &str) -> Option<StoreError> {
         Some(StoreError::UsernameTaken)
     } else if message.contains("email_folded") {
         Some(StoreError::EmailTaken)
-    } else if message.contains("room_name_folded") {
+    } else if message.contains("room_name_folded") || message.contains("name_key") {
         Some(StoreError::RoomNameTaken)
     } else {
         None
     }
+}
+
+/// The keys to give the rooms that have none (made before the `name_key`
+/// column), in id order: each its name's key ([`RoomName::key`]), unless an
+/// earlier room holds that key already, as two look-alike rooms made before
+/// the rule may; then [`fallback_room_key`], so the later room stays and the
+/// earlier one keeps the name.
+pub(crate) fn keys_for_unkeyed_rooms(
+    taken: impl IntoIterator<Item = String>,
+    unkeyed: impl IntoIterator<Item = (i64, String)>,
+) -> Vec<(i64, String)> {
+    let mut taken: std::collections::HashSet<String> = taken.into_iter().collect();
+    let mut keys = Vec::new();
+    for (id, name) in unkeyed {
+        let key = RoomName::from_trusted(name).key();
+        let key = if taken.contains(&key) { fallback_room_key(&key, id) } else { key };
+        taken.insert(key.clone());
+        keys.push((id, key));
+    }
+    keys
+}
+
+/// A key no room name can have (names hold no control character), unique by
+/// the room's id: for an old room whose look-alike came first.
+pub(crate) fn fallback_room_key(key: &str, id: i64) -> String {
+    format!("{key}\u{1}{id}")
 }
 
 /// SQLSTATEs that mean "the connection or the server went away": class 08

@@ -50,11 +50,39 @@ impl PgStore {
             .await
             .map_err(map_err)?;
         MIGRATOR.run(&pool).await.map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
+        fill_room_keys(&pool).await?;
         let held = Arc::new(HeldConnections::new(pool.clone()));
         let writer = Writer { held: held.clone() };
         let ingest = GroupCommit::start(Arc::new(writer), WRITERS, MAX_BATCH);
         Ok(Self { pool, ingest, held })
     }
+}
+
+/// Gives the rooms made before migration 0003 their `name_key`
+/// ([`super::keys_for_unkeyed_rooms`]); nothing to do after the first start.
+/// Instances starting together write the same keys (`AND name_key IS NULL`
+/// makes the second a no-op); a look-alike room made by a running instance
+/// in between sends the old room to its fallback key.
+async fn fill_room_keys(pool: &PgPool) -> Result<(), StoreError> {
+    let unkeyed: Vec<(i64, String)> = sqlx::query_as("SELECT id, room_name FROM rooms WHERE name_key IS NULL ORDER BY id")
+        .fetch_all(pool)
+        .await
+        .map_err(map_err)?;
+    if unkeyed.is_empty() {
+        return Ok(());
+    }
+    let taken: Vec<String> =
+        sqlx::query_scalar("SELECT name_key FROM rooms WHERE name_key IS NOT NULL").fetch_all(pool).await.map_err(map_err)?;
+    for (id, key) in super::keys_for_unkeyed_rooms(taken, unkeyed) {
+        let set = |key: String| {
+            sqlx::query("UPDATE rooms SET name_key = $1 WHERE id = $2 AND name_key IS NULL").bind(key).bind(id).execute(pool)
+        };
+        match set(key.clone()).await.map_err(map_err) {
+            Err(StoreError::RoomNameTaken) => set(super::fallback_room_key(&key, id)).await.map_err(map_err)?,
+            other => other?,
+        };
+    }
+    Ok(())
 }
 
 /// Stores batches of sends, one transaction each.
@@ -302,11 +330,12 @@ impl Store for PgStore {
     ) -> Result<Room, StoreError> {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
         let row = sqlx::query(
-            "INSERT INTO rooms (room_name, room_name_folded, room_type, created_by, created_at) \
-             VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            "INSERT INTO rooms (room_name, room_name_folded, name_key, room_type, created_by, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
         )
         .bind(name.as_str())
         .bind(name.folded())
+        .bind(name.key())
         .bind(room_type.as_str())
         .bind(created_by.0)
         .bind(at.as_millis())

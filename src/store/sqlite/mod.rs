@@ -52,6 +52,7 @@ impl SqliteStore {
         create_private(options.get_filename())?;
         let mut migrating = options.connect().await.map_err(map_err)?;
         MIGRATOR.run(&mut migrating).await.map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
+        fill_room_keys(&mut migrating).await?;
         migrating.close().await.map_err(map_err)?;
         let writer = WriteThread::open(options.get_filename().to_owned()).await?;
         let reader = SqlitePoolOptions::new()
@@ -66,6 +67,27 @@ impl SqliteStore {
             .map_err(map_err)?;
         Ok(Self { writer, reader })
     }
+}
+
+/// Gives the rooms made before migration 0003 their `name_key`
+/// ([`super::keys_for_unkeyed_rooms`]); nothing to do after the first start.
+async fn fill_room_keys(conn: &mut sqlx::SqliteConnection) -> Result<(), StoreError> {
+    let unkeyed: Vec<(i64, String)> = sqlx::query_as("SELECT id, room_name FROM rooms WHERE name_key IS NULL ORDER BY id")
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(map_err)?;
+    if unkeyed.is_empty() {
+        return Ok(());
+    }
+    let taken: Vec<String> = sqlx::query_scalar("SELECT name_key FROM rooms WHERE name_key IS NOT NULL")
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(map_err)?;
+    let mut tx = conn.begin().await.map_err(map_err)?;
+    for (id, key) in super::keys_for_unkeyed_rooms(taken, unkeyed) {
+        sqlx::query("UPDATE rooms SET name_key = ? WHERE id = ?").bind(key).bind(id).execute(&mut *tx).await.map_err(map_err)?;
+    }
+    tx.commit().await.map_err(map_err)
 }
 
 #[async_trait]
@@ -245,18 +267,18 @@ impl Store for SqliteStore {
         created_by: UserId,
         at: Timestamp,
     ) -> Result<Room, StoreError> {
-        let (name_text, folded) = (name.as_str().to_owned(), name.folded());
+        let (name_text, folded, key) = (name.as_str().to_owned(), name.folded(), name.key());
         let id = self
             .writer
             .run(move |conn| {
                 let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
                 let id: i64 = tx
                     .prepare_cached(
-                        "INSERT INTO rooms (room_name, room_name_folded, room_type, created_by, created_at) \
-                         VALUES (?, ?, ?, ?, ?) RETURNING id",
+                        "INSERT INTO rooms (room_name, room_name_folded, name_key, room_type, created_by, created_at) \
+                         VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
                     )?
                     .query_row(
-                        params![name_text, folded, room_type.as_str(), created_by.0, at.as_millis()],
+                        params![name_text, folded, key, room_type.as_str(), created_by.0, at.as_millis()],
                         |r| r.get(0),
                     )?;
                 tx.prepare_cached(
@@ -506,6 +528,42 @@ mod tests {
             let found = store.user_by_username(user.username.as_str()).await.unwrap().unwrap();
             assert_eq!(found.last_seen, Some(Timestamp::from_millis(1_000 + i as i64)), "user{i}");
         }
+    }
+
+    /// Rooms made before migration 0003 have no key; the next start gives
+    /// them one, and two old look-alikes both stay.
+    #[tokio::test]
+    async fn rooms_made_before_the_name_key_get_their_keys_at_the_next_start() {
+        use std::str::FromStr;
+
+        use sqlx::{ConnectOptions, Connection};
+
+        use crate::domain::{RoomName, RoomType, Timestamp};
+        use crate::store::{StoreError, contract};
+
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite:{}", dir.path().join("keys.db").display());
+        let store = SqliteStore::open(&url).await.unwrap();
+        let ann = store.create_user(contract::new_user("ann")).await.unwrap();
+        store.close().await;
+        // What a database migrated before 0003 looks like, with a look-alike
+        // that the old rule let in.
+        let mut conn = sqlx::sqlite::SqliteConnectOptions::from_str(&url).unwrap().connect().await.unwrap();
+        sqlx::query("INSERT INTO rooms (room_name, room_name_folded, created_at) VALUES ('G\u{0435}neral', 'g\u{0435}neral', 1)")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        sqlx::query("UPDATE rooms SET name_key = NULL").execute(&mut conn).await.unwrap();
+        conn.close().await.unwrap();
+
+        let store = SqliteStore::open(&url).await.unwrap();
+        let rooms = store.rooms_visible_to(ann.id).await.unwrap();
+        assert_eq!(rooms.len(), 4, "both look-alikes stay");
+        let again = store.create_room(&RoomName::parse("general").unwrap(), RoomType::Public, ann.id, Timestamp::from_millis(2)).await;
+        assert!(matches!(again, Err(StoreError::RoomNameTaken)), "{again:?}");
+        let random = store.create_room(&RoomName::parse("R\u{0430}ndom").unwrap(), RoomType::Public, ann.id, Timestamp::from_millis(2)).await;
+        assert!(matches!(random, Err(StoreError::RoomNameTaken)), "{random:?}");
+        store.close().await;
     }
 
     #[tokio::test]

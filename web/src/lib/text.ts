@@ -18,6 +18,14 @@ export function newClientId(): string {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 
+/**
+ * Whether a display name is not simply its username (case aside): then the
+ * client shows `@username` beside it, as display names are not unique.
+ */
+export function differsFromUsername(displayName: string, username: string): boolean {
+  return displayName.toLowerCase() !== username.toLowerCase();
+}
+
 export function initialOf(name: string): string {
   const first = name.trim().match(/\p{L}|\p{N}/u)?.[0] ?? name.trim()[0] ?? '?';
   return first.toLocaleUpperCase();
