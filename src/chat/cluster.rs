@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-use super::{Audience, Event};
+use super::{Audience, Event, Limit};
 use crate::domain::{RoomId, UserId, UserSummary};
 
 /// What instances tell each other.
@@ -49,6 +49,25 @@ pub trait Cluster: Send + Sync + 'static {
     async fn login_allowed(&self, client: IpAddr, username: &str, limits: LoginLimits) -> Result<Result<(), Duration>, ClusterError>;
     async fn login_failed(&self, client: IpAddr, username: &str, limits: LoginLimits) -> Result<(), ClusterError>;
     async fn login_succeeded(&self, username: &str) -> Result<(), ClusterError>;
+
+    // Floods of events (finding 8).
+    /// A token of `user`'s bucket named `bucket` (one per kind of action), or
+    /// how long until one is there.
+    async fn take_token(&self, bucket: &str, user: UserId, limit: Limit) -> Result<Result<(), Duration>, ClusterError>;
+    /// How many sockets `user` has open on all instances.
+    async fn user_connections(&self, user: UserId) -> Result<u32, ClusterError>;
+    /// Like [`Cluster::user_connected`], but only while `user` has fewer than
+    /// `max` sockets on all instances: `None` (and nothing counted) at the cap.
+    /// `Some(true)` when the user came online: offline everywhere before, and
+    /// not within the linger of an earlier last disconnect.
+    async fn user_connected_within(&self, user: &UserSummary, max: u32) -> Result<Option<bool>, ClusterError>;
+    /// Like [`Cluster::user_disconnected`], but a user whose last socket
+    /// closed stays online, lingering, until [`Cluster::linger_ended`]. True
+    /// when this was the user's last socket everywhere.
+    async fn user_disconnected_lingering(&self, user: UserId) -> Result<bool, ClusterError>;
+    /// The linger that this instance's disconnect started is over: true when
+    /// the user did not come back meanwhile (on any instance) and is now offline.
+    async fn linger_ended(&self, user: UserId) -> Result<bool, ClusterError>;
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -51,6 +51,8 @@ pub enum ChatError {
     Unavailable,
     #[error("Something went wrong on our side")]
     Internal,
+    #[error("Too many connections for this account (at most {max}); close another tab or window")]
+    TooManyConnections { max: u32 },
 }
 
 impl ChatError {
@@ -79,6 +81,7 @@ impl ChatError {
             Self::UnknownEvent(_) => "unknown_event",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
+            Self::TooManyConnections { .. } => "too_many_connections",
         }
     }
 
