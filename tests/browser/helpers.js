@@ -162,6 +162,10 @@ export class ParleyServer {
         PARLEY_BIND: `127.0.0.1:${this.port}`,
         DATABASE_URL: `sqlite:${this.dbPath}`,
         PARLEY_LOG: 'warn',
+        // The suite creates rooms and joins in quick bursts from few users.
+        PARLEY_ROOM_CREATE_BURST: '1000',
+        PARLEY_JOIN_BURST: '1000',
+        PARLEY_TYPING_BURST: '1000',
         ...this.extraEnv,
       },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -102,6 +102,10 @@ async function launch(tmpdir, port) {
       DATABASE_URL: `sqlite:${path.join(tmpdir, 'parley.db')}`,
       PARLEY_LOG: 'warn',
       PARLEY_TYPING_TTL_MS: String(TYPING_TTL_MS),
+      // The suite creates rooms and joins in quick bursts from few users.
+      PARLEY_ROOM_CREATE_BURST: '1000',
+      PARLEY_JOIN_BURST: '1000',
+      PARLEY_TYPING_BURST: '1000',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
