@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::chat::ChatConfig;
+use crate::chat::{ChatConfig, Limit};
 use crate::realtime::RealtimeConfig;
 
 #[derive(Debug, Parser)]
@@ -203,6 +203,50 @@ pub struct Settings {
     /// socket whose session expired or was deleted is closed at the next one.
     #[arg(long, env = "PARLEY_SESSION_CHECK_MS", default_value_t = 60_000)]
     pub session_check_ms: u64,
+
+    // Floods of events (finding 8): per-user limits, shared through Redis
+    // when there is one.
+    /// Rooms one user may create at once, before the per-minute rate applies.
+    #[arg(long, env = "PARLEY_ROOM_CREATE_BURST", default_value_t = 5)]
+    pub room_create_burst: u32,
+
+    /// Rooms one user may create per minute, on average.
+    #[arg(long, env = "PARLEY_ROOM_CREATE_PER_MINUTE", default_value_t = 3)]
+    pub room_create_per_minute: u32,
+
+    /// `typing: true` announcements one user may cause per second, on average
+    /// (repeats absorbed by `--typing-repeat-ms` cost nothing).
+    #[arg(long, env = "PARLEY_TYPING_RATE", default_value_t = 2)]
+    pub typing_rate: u32,
+
+    /// `typing: true` announcements one user may cause at once.
+    #[arg(long, env = "PARLEY_TYPING_BURST", default_value_t = 10)]
+    pub typing_burst: u32,
+
+    /// Milliseconds during which a repeated `typing: true` of a user in a room
+    /// is answered ok but not announced again (it still keeps the flag alive).
+    #[arg(long, env = "PARLEY_TYPING_REPEAT_MS", default_value_t = 1500)]
+    pub typing_repeat_ms: u64,
+
+    /// `join_room` and `leave_room` one user may send per second, on average.
+    #[arg(long, env = "PARLEY_JOIN_RATE", default_value_t = 5)]
+    pub join_rate: u32,
+
+    /// `join_room` and `leave_room` one user may send at once (a client joins
+    /// each of its open rooms when it connects).
+    #[arg(long, env = "PARLEY_JOIN_BURST", default_value_t = 50)]
+    pub join_burst: u32,
+
+    /// Sockets one user may hold open at once, on all instances together; the
+    /// next handshake is refused with `too_many_connections`.
+    #[arg(long, env = "PARLEY_MAX_SOCKETS_PER_USER", default_value_t = 20)]
+    pub max_sockets_per_user: u32,
+
+    /// Milliseconds a user whose last socket closed still counts as online
+    /// before going offline is announced: a reload or a reconnect within it
+    /// announces nothing. 0: offline at once; at most 30000.
+    #[arg(long, env = "PARLEY_PRESENCE_LINGER_MS", default_value_t = 1500)]
+    pub presence_linger_ms: u64,
 }
 
 impl Settings {
@@ -228,6 +272,12 @@ impl Settings {
             registrations_per_address: self.registrations_per_address,
             hash_queue: self.hash_queue,
             session_check: Duration::from_millis(self.session_check_ms.max(100)),
+            room_create: Limit::per_minute(self.room_create_per_minute, self.room_create_burst),
+            typing: Limit::per_second(self.typing_rate, self.typing_burst),
+            typing_repeat: Duration::from_millis(self.typing_repeat_ms),
+            join: Limit::per_second(self.join_rate, self.join_burst),
+            max_sockets_per_user: self.max_sockets_per_user.max(1),
+            presence_linger: Duration::from_millis(self.presence_linger_ms.min(30_000)),
         }
     }
 

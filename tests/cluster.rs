@@ -41,6 +41,9 @@ impl Instance {
             // Many users register from 127.0.0.1, several at once.
             .env("PARLEY_REGISTRATIONS_PER_ADDRESS", "100000")
             .env("PARLEY_HASH_QUEUE", "10000")
+            .env("PARLEY_ROOM_CREATE_BURST", "1000")
+            .env("PARLEY_JOIN_BURST", "1000")
+            .env("PARLEY_TYPING_BURST", "1000")
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .spawn()
@@ -370,4 +373,50 @@ async fn login_and_send_limits_hold_across_instances() {
         let ack = s.emit_with_ack("send_message", json!({"room_id": 1, "message": "one too many"}), WAIT).await.unwrap();
         assert_eq!(ack["error"]["code"], "rate_limited", "{ack}");
     }
+}
+
+#[tokio::test]
+async fn the_socket_cap_and_the_room_creation_limit_of_a_user_hold_across_instances() {
+    let env = [("PARLEY_MAX_SOCKETS_PER_USER", "3"), ("PARLEY_ROOM_CREATE_BURST", "2"), ("PARLEY_ROOM_CREATE_PER_MINUTE", "1")];
+    let Some(c) = cluster_with(2, &env).await else { return };
+    let (ann_http, ann) = user_on(&c.nodes[0], "ann").await;
+    let mut open = vec![ann];
+    for node in [&c.nodes[1], &c.nodes[0]] {
+        let mut s = SioClient::connect(&node.base, ann_http.sio_options()).await.unwrap();
+        s.wait_for("connection_success", |_| true, WAIT).await.unwrap();
+        open.push(s);
+    }
+    for node in &c.nodes {
+        match SioClient::connect(&node.base, ann_http.sio_options()).await {
+            Err(parley_client::SioError::Refused(body)) => {
+                assert!(body["message"].as_str().unwrap().starts_with("Too many connections"), "{body}")
+            }
+            other => panic!("a fourth socket on {}: {:?}", node.base, other.map(|_| "accepted")),
+        }
+    }
+    // One bucket of room creations (burst 2) for ann, wherever she creates from.
+    for (i, s) in open.iter().take(2).enumerate() {
+        let ack = s.emit_with_ack("create_room", json!({"room_name": format!("r{i}")}), WAIT).await.unwrap();
+        assert_eq!(ack["ok"], true, "{ack}");
+    }
+    for s in open.iter().take(2) {
+        let ack = s.emit_with_ack("create_room", json!({"room_name": "one too many"}), WAIT).await.unwrap();
+        assert_eq!(ack["error"]["code"], "rate_limited", "{ack}");
+    }
+}
+
+#[tokio::test]
+async fn a_user_who_moves_to_another_instance_within_the_linger_is_not_announced_offline() {
+    let Some(c) = cluster(2).await else { return };
+    let (_, mut bob) = user_on(&c.nodes[1], "bob").await;
+    let (ann_http, ann) = user_on(&c.nodes[0], "ann").await;
+    bob.wait_for("presence", |p| p["username"] == "ann" && p["is_online"] == true, WAIT).await.unwrap();
+    ann.close().await;
+    let mut moved = SioClient::connect(&c.nodes[1].base, ann_http.sio_options()).await.unwrap();
+    moved.wait_for("connection_success", |_| true, WAIT).await.unwrap();
+    // Past the linger (1.5 s by default): no offline and no second online.
+    bob.expect_none("presence", |p| p["username"] == "ann", Duration::from_millis(2500)).await.unwrap();
+    moved.close().await;
+    let gone = bob.wait_for("presence", |p| p["username"] == "ann", WAIT).await.unwrap();
+    assert_eq!(gone["is_online"], false);
 }

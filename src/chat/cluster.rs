@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use super::ratelimit::{ClientNet, LoginKeys};
-use super::{Audience, Event};
+use super::{Audience, Event, Limit};
 use crate::domain::{RoomId, UserId, UserSummary};
 
 /// What instances tell each other.
@@ -58,6 +58,25 @@ pub trait Cluster: Send + Sync + 'static {
     /// Counts one attempt of `kind` by `client` in a fixed window of `window`,
     /// at most `max`; or says how long until the window ends.
     async fn take_attempt(&self, kind: &str, client: ClientNet, max: u32, window: Duration) -> Result<Result<(), Duration>, ClusterError>;
+
+    // Floods of events (finding 8).
+    /// A token of `user`'s bucket named `bucket` (one per kind of action), or
+    /// how long until one is there.
+    async fn take_token(&self, bucket: &str, user: UserId, limit: Limit) -> Result<Result<(), Duration>, ClusterError>;
+    /// How many sockets `user` has open on all instances.
+    async fn user_connections(&self, user: UserId) -> Result<u32, ClusterError>;
+    /// Like [`Cluster::user_connected`], but only while `user` has fewer than
+    /// `max` sockets on all instances: `None` (and nothing counted) at the cap.
+    /// `Some(true)` when the user came online: offline everywhere before, and
+    /// not within the linger of an earlier last disconnect.
+    async fn user_connected_within(&self, user: &UserSummary, max: u32) -> Result<Option<bool>, ClusterError>;
+    /// Like [`Cluster::user_disconnected`], but a user whose last socket
+    /// closed stays online, lingering, until [`Cluster::linger_ended`]. True
+    /// when this was the user's last socket everywhere.
+    async fn user_disconnected_lingering(&self, user: UserId) -> Result<bool, ClusterError>;
+    /// The linger that this instance's disconnect started is over: true when
+    /// the user did not come back meanwhile (on any instance) and is now offline.
+    async fn linger_ended(&self, user: UserId) -> Result<bool, ClusterError>;
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -27,6 +27,7 @@ pub use cluster::{Cluster, ClusterError, ClusterMsg, LoginLimits};
 pub use notify::{Audience, Event, Notifier};
 pub use presence::Welcome;
 pub use ratelimit::{ClientNet, LimiterKey, LoginKeys};
+pub use ratelimit::Limit;
 
 use crate::domain::{ChatError, Clock, UserId};
 use crate::store::{Store, StoreError};
@@ -61,6 +62,20 @@ pub struct ChatConfig {
     /// How often the sessions of open connections are checked against the
     /// store: a connection whose session expired or was deleted is closed.
     pub session_check: Duration,
+
+    // Floods of events (finding 8): per-user limits.
+    /// Rooms a user may create.
+    pub room_create: Limit,
+    /// `typing: true` announcements a user may cause.
+    pub typing: Limit,
+    /// How long a repeated `typing: true` (same user, same room) is absorbed.
+    pub typing_repeat: Duration,
+    /// `join_room` and `leave_room` a user may send.
+    pub join: Limit,
+    /// Sockets a user may hold open at once (on all instances).
+    pub max_sockets_per_user: u32,
+    /// How long a user whose last socket closed still counts as online.
+    pub presence_linger: Duration,
 }
 
 impl Default for ChatConfig {
@@ -78,6 +93,12 @@ impl Default for ChatConfig {
             registrations_per_address: 10,
             hash_queue: 16,
             session_check: Duration::from_secs(60),
+            room_create: Limit::per_minute(3, 5),
+            typing: Limit::per_second(2, 10),
+            typing_repeat: Duration::from_millis(1500),
+            join: Limit::per_second(5, 50),
+            max_sockets_per_user: 20,
+            presence_linger: Duration::from_millis(1500),
         }
     }
 }
@@ -99,6 +120,9 @@ struct Inner {
     presence: presence::Presence,
     typing: typing::Typing,
     send_limit: ratelimit::TokenBuckets<UserId>,
+    room_create_limit: ratelimit::TokenBuckets<UserId>,
+    typing_limit: ratelimit::TokenBuckets<UserId>,
+    join_limit: ratelimit::TokenBuckets<UserId>,
     sessions: cache::SessionCache,
     rooms: cache::RoomCache,
     recent: cache::RecentMessages,
@@ -117,6 +141,9 @@ impl Chat {
             presence: presence::Presence::default(),
             typing: typing::Typing::default(),
             send_limit: ratelimit::TokenBuckets::new(config.message_rate, config.message_burst),
+            room_create_limit: ratelimit::TokenBuckets::of(config.room_create),
+            typing_limit: ratelimit::TokenBuckets::of(config.typing),
+            join_limit: ratelimit::TokenBuckets::of(config.join),
             sessions: cache::SessionCache::new(),
             rooms: cache::RoomCache::new(),
             recent: cache::RecentMessages::new(),
@@ -167,6 +194,28 @@ impl Chat {
     /// How many connections are open right now.
     pub fn connection_count(&self) -> usize {
         self.inner.presence.connection_count()
+    }
+}
+
+impl Chat {
+    /// Takes a token of `user`'s bucket named `bucket` (one per kind of
+    /// action): from Redis when there are several instances, so that the limit
+    /// holds wherever the user's sockets are, else from `local`.
+    async fn take_token(
+        &self,
+        bucket: &'static str,
+        local: &ratelimit::TokenBuckets<UserId>,
+        limit: Limit,
+        user: UserId,
+    ) -> Result<(), ChatError> {
+        let allowed = match &self.inner.cluster {
+            None => local.take(&user),
+            Some(cluster) => cluster.take_token(bucket, user, limit).await.map_err(cluster_error)?,
+        };
+        allowed.map_err(|retry_after| {
+            metrics::counter!("parley_events_rate_limited_total", "bucket" => bucket).increment(1);
+            ChatError::RateLimited { retry_after }
+        })
     }
 }
 

@@ -27,6 +27,18 @@ struct Registry {
     /// Online at the last graceful stop and not back yet: counted online until
     /// the grace ends, then offline with this `last_seen`.
     presumed: HashMap<UserId, (UserSummary, Timestamp)>,
+    /// Last connection closed here less than the linger ago: still counted
+    /// online, so that a reload or a reconnect announces nothing.
+    lingering: HashMap<UserId, Lingering>,
+    next_linger: u64,
+}
+
+struct Lingering {
+    user: UserSummary,
+    /// When the last connection closed (what `last_seen` says).
+    since: Timestamp,
+    /// Which linger this is: only its own timer ends it.
+    generation: u64,
 }
 
 #[derive(Default)]
@@ -37,6 +49,9 @@ pub(super) struct Presence {
     /// Set at a graceful stop once who is online is stored for the next
     /// start: users whose last connection closes are no longer announced offline.
     carrying_over: AtomicBool,
+    /// Set when the connections are closed at shutdown: lingering would
+    /// outlive the process, so whoever goes offline then is announced at once.
+    stopping: AtomicBool,
 }
 
 impl Presence {
@@ -89,8 +104,31 @@ impl Presence {
         let reg = self.lock();
         let mut users = users_where(&reg, |_| true);
         users.extend(reg.presumed.values().map(|(user, _)| user.clone()));
+        users.extend(reg.lingering.values().map(|l| l.user.clone()));
         users.sort_by_key(|u| u.id);
         users
+    }
+
+    /// How many connections the user has open on this instance.
+    pub(super) fn connections_of(&self, user: UserId) -> usize {
+        self.lock().online.get(&user).copied().unwrap_or(0)
+    }
+
+    /// Removes a connection. With it, whether it was its user's last here.
+    fn unregister(&self, conn: &ConnId) -> Option<(Conn, bool)> {
+        let mut reg = self.lock();
+        let c = reg.conns.remove(conn)?;
+        let last = match reg.online.get_mut(&c.user.id) {
+            Some(n) if *n > 1 => {
+                *n -= 1;
+                false
+            }
+            _ => {
+                reg.online.remove(&c.user.id);
+                true
+            }
+        };
+        Some((c, last))
     }
 
     /// Everyone with a connection in the room, each once, in id order.
@@ -113,34 +151,73 @@ pub struct Welcome {
 }
 
 impl Chat {
-    /// A connection opened. The user comes online if it is their first.
-    pub async fn connect(&self, conn: ConnId, session: AuthSession) -> Welcome {
+    /// Whether a handshake of this session may open one more connection: the
+    /// user has fewer than `max_sockets_per_user` open (on every instance).
+    /// Checked before the handshake is accepted, so that the client hears a
+    /// `connect_error`; [`Chat::connect`] enforces the cap again, atomically,
+    /// for handshakes that pass this check together.
+    pub async fn admit(&self, session: &AuthSession) -> Result<(), ChatError> {
+        let max = self.inner.config.max_sockets_per_user;
+        let user = session.user.id;
+        let open = match &self.inner.cluster {
+            None => self.inner.presence.connections_of(user),
+            Some(cluster) => match cluster.user_connections(user).await {
+                Ok(n) => n as usize,
+                // Connect checks again; refusing everyone while Redis is away would be worse.
+                Err(e) => {
+                    tracing::warn!(error = %e, "connection count not shared");
+                    self.inner.presence.connections_of(user)
+                }
+            },
+        };
+        if open >= max as usize {
+            metrics::counter!("parley_connections_refused_per_user_total").increment(1);
+            return Err(ChatError::TooManyConnections { max });
+        }
+        Ok(())
+    }
+
+    /// A connection opened. The user comes online if it is their first (and
+    /// they were not lingering after their last one closed). Refused when the
+    /// user already has `max_sockets_per_user` connections open.
+    pub async fn connect(&self, conn: ConnId, session: AuthSession) -> Result<Welcome, ChatError> {
         let user = session.user.clone();
+        let max = self.inner.config.max_sockets_per_user;
         let first_here = {
             let mut reg = self.inner.presence.lock();
+            let open = reg.online.get(&user.id).copied().unwrap_or(0);
+            if open >= max as usize {
+                return Err(ChatError::TooManyConnections { max });
+            }
             reg.conns.insert(
-                conn,
+                conn.clone(),
                 Conn { user: user.clone(), token_hash: session.token_hash, rooms: HashSet::new() },
             );
-            let n = reg.online.entry(user.id).or_insert(0);
-            *n += 1;
-            let first = *n == 1;
-            // Counted online since the restart: back, not new.
+            reg.online.insert(user.id, open + 1);
+            // Counted online since the restart, or still lingering: back, not new.
             let awaited = reg.presumed.remove(&user.id).is_some();
-            first && !awaited
+            let lingered = reg.lingering.remove(&user.id).is_some();
+            open == 0 && !awaited && !lingered
         };
         let came_online = match &self.inner.cluster {
             None => first_here,
-            Some(cluster) => cluster.user_connected(&user).await.unwrap_or_else(|e| {
-                tracing::warn!(error = %e, "presence not shared");
-                first_here
-            }),
+            Some(cluster) => match cluster.user_connected_within(&user, max).await {
+                Ok(Some(came_online)) => came_online,
+                Ok(None) => {
+                    self.inner.presence.unregister(&conn);
+                    return Err(ChatError::TooManyConnections { max });
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "presence not shared");
+                    first_here
+                }
+            },
         };
         if came_online {
             let event = Event::Presence { user: user.clone(), is_online: true, last_seen: None };
             self.publish(Audience::Everyone, event);
         }
-        Welcome { user }
+        Ok(Welcome { user })
     }
 
     /// A connection closed. The user goes offline, with `last_seen` now, if it was their last.
@@ -151,21 +228,7 @@ impl Chat {
     }
 
     async fn close_connection(&self, conn: &ConnId) {
-        let (user, rooms, last) = {
-            let mut reg = self.inner.presence.lock();
-            let Some(c) = reg.conns.remove(conn) else { return };
-            let last = match reg.online.get_mut(&c.user.id) {
-                Some(n) if *n > 1 => {
-                    *n -= 1;
-                    false
-                }
-                _ => {
-                    reg.online.remove(&c.user.id);
-                    true
-                }
-            };
-            (c.user, c.rooms, last)
-        };
+        let Some((Conn { user, rooms, .. }, last)) = self.inner.presence.unregister(conn) else { return };
         for room in rooms {
             self.stop_typing(room, &user, conn);
             if let Some(cluster) = &self.inner.cluster
@@ -174,30 +237,92 @@ impl Chat {
                 tracing::warn!(error = %e, "room presence not shared");
             }
         }
+        let linger = self.inner.config.presence_linger;
+        let lingers = !linger.is_zero() && !self.inner.presence.stopping.load(Ordering::SeqCst);
         let went_offline = match &self.inner.cluster {
             None => last,
-            Some(cluster) => cluster.user_disconnected(user.id).await.unwrap_or_else(|e| {
-                tracing::warn!(error = %e, "presence not shared");
-                last
-            }),
+            Some(cluster) => {
+                let gone = if lingers {
+                    cluster.user_disconnected_lingering(user.id).await
+                } else {
+                    cluster.user_disconnected(user.id).await
+                };
+                gone.unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "presence not shared");
+                    last
+                })
+            }
         };
         if !went_offline {
             return;
         }
         let now = self.inner.clock.now();
-        // At a graceful stop that the next start picks up, the user stays online.
-        if !self.inner.presence.carrying_over.load(Ordering::SeqCst) {
-            // Announced before the write: a new connection of this user that
-            // comes in meanwhile announces itself after this, not before.
-            self.publish(Audience::Everyone, Event::Presence { user: user.clone(), is_online: false, last_seen: Some(now) });
-            // And if one came in between the decision and the announcement,
-            // its "online" went out first: say it again.
-            if self.inner.presence.has_connections(user.id) {
-                self.publish(Audience::Everyone, Event::Presence { user: user.clone(), is_online: true, last_seen: None });
-            }
+        if lingers {
+            // Offline is announced when the linger ends, if the user is not
+            // back by then: reloads and reconnects announce nothing, and a
+            // user cycling connections costs at most two events per linger.
+            self.linger(user.clone(), now, linger);
+        } else {
+            self.announce_offline(user.clone(), now);
         }
         if let Err(e) = self.inner.store.set_last_seen(user.id, now).await {
             tracing::warn!(error = %e, user_id = %user.id, "could not record last_seen");
+        }
+    }
+
+    /// Announces that the user went offline (last seen `since`), unless a
+    /// graceful stop that the next start picks up keeps them online.
+    fn announce_offline(&self, user: UserSummary, since: Timestamp) {
+        if self.inner.presence.carrying_over.load(Ordering::SeqCst) {
+            return;
+        }
+        // Announced before the `last_seen` write: a new connection of this
+        // user that comes in meanwhile announces itself after this, not before.
+        self.publish(Audience::Everyone, Event::Presence { user: user.clone(), is_online: false, last_seen: Some(since) });
+        // And if one came in between the decision and the announcement,
+        // its "online" went out first: say it again.
+        if self.inner.presence.has_connections(user.id) {
+            self.publish(Audience::Everyone, Event::Presence { user, is_online: true, last_seen: None });
+        }
+    }
+
+    /// The user's last connection closed: they stay online for `linger`.
+    fn linger(&self, user: UserSummary, since: Timestamp, linger: Duration) {
+        let id = user.id;
+        let generation = {
+            let mut reg = self.inner.presence.lock();
+            reg.next_linger += 1;
+            let generation = reg.next_linger;
+            reg.lingering.insert(id, Lingering { user, since, generation });
+            generation
+        };
+        let chat = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(linger).await;
+            chat.end_linger(id, Some(generation)).await;
+        });
+    }
+
+    /// Ends a user's linger (with `generation`, only that one): unless they
+    /// came back meanwhile, on any instance, they go offline now.
+    async fn end_linger(&self, user: UserId, generation: Option<u64>) {
+        let ended = {
+            let mut reg = self.inner.presence.lock();
+            match reg.lingering.get(&user) {
+                Some(l) if generation.is_none_or(|g| g == l.generation) => reg.lingering.remove(&user),
+                _ => None,
+            }
+        };
+        let Some(Lingering { user, since, .. }) = ended else { return };
+        let gone = match &self.inner.cluster {
+            None => true,
+            Some(cluster) => cluster.linger_ended(user.id).await.unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "presence not shared");
+                !self.inner.presence.has_connections(user.id)
+            }),
+        };
+        if gone {
+            self.announce_offline(user, since);
         }
     }
 
@@ -216,9 +341,14 @@ impl Chat {
 
     /// Closes every connection still registered (at shutdown), all at once:
     /// their `last_seen` writes share transactions.
+    /// Those lingering go offline at once too: the process would not be
+    /// there to announce it later.
     pub async fn disconnect_all(&self) {
+        self.inner.presence.stopping.store(true, Ordering::SeqCst);
         let conns: Vec<ConnId> = self.inner.presence.lock().conns.keys().cloned().collect();
         futures_util::future::join_all(conns.iter().map(|conn| self.disconnect(conn))).await;
+        let lingering: Vec<UserId> = self.inner.presence.lock().lingering.keys().copied().collect();
+        futures_util::future::join_all(lingering.into_iter().map(|user| self.end_linger(user, None))).await;
     }
 
     /// At a graceful stop, before the connections close: stores who is online,
@@ -232,7 +362,7 @@ impl Chat {
         }
         let users: Vec<UserId> = {
             let reg = self.inner.presence.lock();
-            reg.online.keys().chain(reg.presumed.keys()).copied().collect()
+            reg.online.keys().chain(reg.presumed.keys()).chain(reg.lingering.keys()).copied().collect()
         };
         match self.inner.store.save_online(&users, self.inner.clock.now()).await {
             Ok(()) => {

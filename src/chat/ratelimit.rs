@@ -125,6 +125,24 @@ fn make_room<K: Eq + Hash, V>(map: &mut HashMap<K, V>, cap: usize, expired: impl
     map.retain(|_, v| age(v) > cutoff);
 }
 
+/// The shape of a token bucket: `per_second` tokens on average, `burst` at once.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limit {
+    pub per_second: f64,
+    pub burst: u32,
+}
+
+impl Limit {
+    pub fn per_second(rate: u32, burst: u32) -> Self {
+        Self { per_second: f64::from(rate.max(1)), burst: burst.max(1) }
+    }
+
+    /// For the rare actions (creating rooms) a rate per second cannot say.
+    pub fn per_minute(rate: u32, burst: u32) -> Self {
+        Self { per_second: f64::from(rate.max(1)) / 60.0, burst: burst.max(1) }
+    }
+}
+
 /// A token bucket per key: `rate` per second on average, `burst` at once.
 pub struct TokenBuckets<K> {
     rate: f64,
@@ -135,6 +153,10 @@ pub struct TokenBuckets<K> {
 impl<K: Eq + Hash + Clone> TokenBuckets<K> {
     pub fn new(rate_per_sec: u32, burst: u32) -> Self {
         Self { rate: f64::from(rate_per_sec.max(1)), burst: f64::from(burst.max(1)), buckets: Mutex::default() }
+    }
+
+    pub fn of(limit: Limit) -> Self {
+        Self { rate: limit.per_second.max(f64::MIN_POSITIVE), burst: f64::from(limit.burst.max(1)), buckets: Mutex::default() }
     }
 
     /// Takes one token, or says how long until one is there.
@@ -340,6 +362,17 @@ mod tests {
         tokio::time::advance(Duration::from_millis(500)).await;
         assert!(b.take(&1).is_ok());
         assert!(b.take(&2).is_ok(), "keys are independent");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_per_minute_bucket_refills_one_token_in_a_minute_over_its_rate() {
+        let b = TokenBuckets::of(Limit::per_minute(3, 2));
+        assert!(b.take(&1).is_ok() && b.take(&1).is_ok());
+        let wait = b.take(&1).unwrap_err();
+        assert!(wait > Duration::from_secs(19) && wait <= Duration::from_secs(20), "{wait:?}");
+        tokio::time::advance(Duration::from_secs(20)).await;
+        assert!(b.take(&1).is_ok());
+        assert!(b.take(&1).is_err());
     }
 
     #[tokio::test(start_paused = true)]

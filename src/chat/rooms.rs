@@ -31,6 +31,9 @@ impl Chat {
     /// The connection's user creates a public room; everyone connected hears of it.
     pub async fn create_room(&self, conn: &ConnId, name: RoomName) -> Result<Room, ChatError> {
         let user = self.inner.presence.user_of(conn).ok_or(ChatError::NotAuthenticated)?;
+        // Every new room is announced to everyone: a flood of them floods every client.
+        let limit = self.inner.config.room_create;
+        self.take_token("room_create", &self.inner.room_create_limit, limit, user.id).await?;
         let now = self.inner.clock.now();
         let room =
             self.inner.store.create_room(&name, RoomType::Public, user.id, now).await.map_err(store_error)?;
@@ -44,6 +47,7 @@ impl Chat {
     /// room the connection is already in changes nothing.
     pub async fn join_room(&self, conn: &ConnId, room: RoomId) -> Result<Room, ChatError> {
         let user = self.inner.presence.user_of(conn).ok_or(ChatError::NotAuthenticated)?;
+        self.take_join_token(&user).await?;
         let room = self.accessible_room(&user, room).await?;
         if self.inner.presence.enter(conn, room.id) {
             if let Some(cluster) = &self.inner.cluster {
@@ -59,6 +63,7 @@ impl Chat {
     /// The connection leaves a room; the others in it hear so.
     pub async fn leave_room(&self, conn: &ConnId, room: RoomId) -> Result<(), ChatError> {
         let user = self.inner.presence.user_of(conn).ok_or(ChatError::NotAuthenticated)?;
+        self.take_join_token(&user).await?;
         if !self.inner.presence.exit(conn, room) {
             return Err(ChatError::NotInRoom);
         }
@@ -70,6 +75,12 @@ impl Chat {
         let text = format!("{} has left the room", user.display_name.as_str());
         self.publish(Audience::Room(room), Event::UserLeft { room, user, text });
         Ok(())
+    }
+
+    /// Joins and leaves share one bucket per user: each is announced to the
+    /// room, so join+leave pairs would otherwise flood it.
+    async fn take_join_token(&self, user: &UserSummary) -> Result<(), ChatError> {
+        self.take_token("join", &self.inner.join_limit, self.inner.config.join, user.id).await
     }
 
     /// The users with a connection in the room.

@@ -55,7 +55,7 @@ async fn connected(chat: &Chat, name: &str, conn: &str) -> ConnId {
         .await
         .unwrap();
     let conn = ConnId(conn.into());
-    chat.connect(conn.clone(), AuthSession { user, token_hash: vec![1] }).await;
+    chat.connect(conn.clone(), AuthSession { user, token_hash: vec![1] }).await.unwrap();
     conn
 }
 
@@ -66,7 +66,7 @@ async fn a_typing_flag_expires_after_the_ttl_and_not_before() {
     let ann = connected(&chat, "ann", "c1").await;
     chat.join_room(&ann, RoomId(1)).await.unwrap();
     tokio::time::pause();
-    chat.typing(&ann, RoomId(1), true).unwrap();
+    chat.typing(&ann, RoomId(1), true).await.unwrap();
     tokio::time::sleep(Duration::from_millis(4900)).await;
     assert_eq!(rec.typing(), [true]);
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -79,9 +79,9 @@ async fn only_the_newest_typing_flag_expires() {
     let ann = connected(&chat, "ann", "c1").await;
     chat.join_room(&ann, RoomId(1)).await.unwrap();
     tokio::time::pause();
-    chat.typing(&ann, RoomId(1), true).unwrap();
+    chat.typing(&ann, RoomId(1), true).await.unwrap();
     tokio::time::sleep(Duration::from_secs(3)).await;
-    chat.typing(&ann, RoomId(1), true).unwrap();
+    chat.typing(&ann, RoomId(1), true).await.unwrap();
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(rec.typing(), [true, true], "the first flag's expiry did not clear the second");
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -90,11 +90,11 @@ async fn only_the_newest_typing_flag_expires() {
 
 #[tokio::test]
 async fn a_user_goes_offline_only_when_their_last_connection_closes() {
-    let (chat, rec, _db) = chat_with(ChatConfig::default()).await;
+    let (chat, rec, _db) = chat_with(ChatConfig { presence_linger: Duration::ZERO, ..ChatConfig::default() }).await;
     let tab1 = connected(&chat, "ann", "c1").await;
     let user = chat.user_of(&tab1).unwrap();
     let tab2 = ConnId("c2".into());
-    chat.connect(tab2.clone(), AuthSession { user, token_hash: vec![1] }).await;
+    chat.connect(tab2.clone(), AuthSession { user, token_hash: vec![1] }).await.unwrap();
     chat.disconnect(&tab1).await;
     assert_eq!(chat.online_users().await.unwrap().len(), 1);
     chat.disconnect(&tab2).await;
@@ -107,6 +107,46 @@ async fn a_user_goes_offline_only_when_their_last_connection_closes() {
         .filter_map(|(_, e)| if let Event::Presence { is_online, .. } = e { Some(*is_online) } else { None })
         .collect();
     assert_eq!(presence, [true, false]);
+}
+
+fn presence_of(rec: &Recorder) -> Vec<bool> {
+    let events = rec.events.lock().unwrap();
+    events.iter().filter_map(|(_, e)| if let Event::Presence { is_online, .. } = e { Some(*is_online) } else { None }).collect()
+}
+
+#[tokio::test]
+async fn a_user_who_comes_back_within_the_linger_is_never_announced_offline() {
+    let linger = Duration::from_millis(1500);
+    let (chat, rec, _db) = chat_with(ChatConfig { presence_linger: linger, ..ChatConfig::default() }).await;
+    let tab1 = connected(&chat, "ann", "c1").await;
+    let user = chat.user_of(&tab1).unwrap();
+    for i in 0..10 {
+        chat.disconnect(&ConnId(if i == 0 { "c1".into() } else { format!("c{}", i + 1) })).await;
+        assert_eq!(chat.online_users().await.unwrap().len(), 1, "lingering counts as online");
+        let next = ConnId(format!("c{}", i + 2));
+        chat.connect(next, AuthSession { user: user.clone(), token_hash: vec![1] }).await.unwrap();
+    }
+    chat.disconnect(&ConnId("c11".into())).await;
+    tokio::time::pause();
+    tokio::time::sleep(linger - Duration::from_millis(100)).await;
+    assert_eq!(presence_of(&rec), [true], "ten reconnects and a last close: nothing announced yet");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(presence_of(&rec), [true, false]);
+    assert!(chat.online_users().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_user_at_the_socket_cap_is_refused_one_more_and_others_keep_theirs() {
+    let (chat, _rec, _db) = chat_with(ChatConfig { max_sockets_per_user: 2, ..ChatConfig::default() }).await;
+    let tab1 = connected(&chat, "ann", "c1").await;
+    let ann = AuthSession { user: chat.user_of(&tab1).unwrap(), token_hash: vec![1] };
+    chat.admit(&ann).await.unwrap();
+    chat.connect(ConnId("c2".into()), ann.clone()).await.unwrap();
+    assert_eq!(chat.admit(&ann).await, Err(ChatError::TooManyConnections { max: 2 }));
+    assert_eq!(chat.connect(ConnId("c3".into()), ann.clone()).await.err(), Some(ChatError::TooManyConnections { max: 2 }));
+    assert_eq!(chat.connection_count(), 2);
+    chat.disconnect(&tab1).await;
+    chat.connect(ConnId("c4".into()), ann).await.unwrap();
 }
 
 /// A clock that moves only when told to.
@@ -210,7 +250,7 @@ async fn the_newest_page_shows_each_new_message_at_once_whatever_its_size() {
     let conn = ConnId("c1".into());
     let token = logged_in(&chat, "ann").await;
     let ann = chat.authenticate(&token).await.unwrap();
-    chat.connect(conn.clone(), ann.clone()).await;
+    chat.connect(conn.clone(), ann.clone()).await.unwrap();
     chat.join_room(&conn, RoomId(1)).await.unwrap();
     let ann = ann.user;
 

@@ -8,7 +8,7 @@ use redis::{AsyncCommands, Script};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-use crate::chat::{ClientNet, Cluster, ClusterError, ClusterMsg, LoginKeys, LoginLimits};
+use crate::chat::{ClientNet, Cluster, ClusterError, ClusterMsg, Limit, LoginKeys, LoginLimits};
 use crate::domain::{RoomId, UserId, UserSummary};
 
 /// How often an instance says it is alive, and how long that lasts.
@@ -99,6 +99,14 @@ for _, room in ipairs(redis.call('SMEMBERS', p .. ':node:' .. dead .. ':rooms'))
   redis.call('DEL', p .. ':node:' .. dead .. ':room:' .. room)
 end
 redis.call('DEL', p .. ':node:' .. dead .. ':rooms')
+-- Users whose last socket closed there, lingering: their linger ends now.
+for _, uid in ipairs(redis.call('SMEMBERS', p .. ':node:' .. dead .. ':lingering')) do
+  if redis.call('GET', p .. ':linger:' .. uid) == dead then
+    redis.call('DEL', p .. ':linger:' .. uid)
+    table.insert(users, uid)
+  end
+end
+redis.call('DEL', p .. ':node:' .. dead .. ':lingering')
 local gone = {}
 for _, uid in ipairs(users) do
   if not still_online(p, uid) then
@@ -172,6 +180,65 @@ if tonumber(redis.call('GET', KEYS[1]) or '0') >= tonumber(ARGV[1]) then
 end
 if redis.call('INCR', KEYS[1]) == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return {0, 0}
+";
+
+/// Counts the user's sockets on every registered node.
+const CONNECTIONS: &str = r"
+local function connections(p, uid)
+  local n = 0
+  for _, other in ipairs(redis.call('SMEMBERS', p .. ':nodes')) do
+    n = n + tonumber(redis.call('HGET', p .. ':node:' .. other .. ':users', uid) or '0')
+  end
+  return n
+end
+";
+
+/// CONNECT under a cap: -1 (nothing changed) when the user already has
+/// ARGV[5] sockets on all nodes; else 1 when the user came online (not
+/// online before, nor lingering after a last disconnect), 0 otherwise.
+const CONNECT_WITHIN: &str = r"
+local p, node, uid, max = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[5])
+if connections(p, uid) >= max then return -1 end
+redis.call('SADD', p .. ':nodes', node)
+redis.call('HINCRBY', p .. ':node:' .. node .. ':users', uid, 1)
+redis.call('HSET', p .. ':profiles', uid, ARGV[4])
+local added = redis.call('SADD', p .. ':online', uid)
+local lingering = redis.call('GET', p .. ':linger:' .. uid)
+if lingering then
+  redis.call('DEL', p .. ':linger:' .. uid)
+  redis.call('SREM', p .. ':node:' .. lingering .. ':lingering', uid)
+end
+if added == 1 and not lingering then return 1 end
+return 0
+";
+
+/// DISCONNECT, except that a user whose last socket closed stays in the
+/// online set with a linger mark (naming this node, which also lists the user
+/// in its `lingering` set for the reaper), until LINGER_ENDED. The mark
+/// outlives the linger (at most 30 s), so that only LINGER_ENDED, a comeback
+/// or the reaper removes it.
+const DISCONNECT_LINGERING: &str = r"
+local p, node, uid = ARGV[1], ARGV[2], ARGV[3]
+local key = p .. ':node:' .. node .. ':users'
+if redis.call('HINCRBY', key, uid, -1) <= 0 then redis.call('HDEL', key, uid) end
+if still_online(p, uid) then return 0 end
+local previous = redis.call('GET', p .. ':linger:' .. uid)
+if previous then redis.call('SREM', p .. ':node:' .. previous .. ':lingering', uid) end
+redis.call('SET', p .. ':linger:' .. uid, node, 'PX', 120000)
+redis.call('SADD', p .. ':node:' .. node .. ':lingering', uid)
+return 1
+";
+
+/// The end of a linger this node started: 1 when the user did not come back
+/// (the mark is still this node's) and is now offline everywhere.
+const LINGER_ENDED: &str = r"
+local p, node, uid = ARGV[1], ARGV[2], ARGV[3]
+redis.call('SREM', p .. ':node:' .. node .. ':lingering', uid)
+if redis.call('GET', p .. ':linger:' .. uid) ~= node then return 0 end
+redis.call('DEL', p .. ':linger:' .. uid)
+if still_online(p, uid) then return 0 end
+redis.call('SREM', p .. ':online', uid)
+return 1
 ";
 
 impl RedisCluster {
@@ -455,5 +522,59 @@ impl Cluster for RedisCluster {
             .await
             .map_err(err)?;
         Ok(if refused == 1 { Err(Duration::from_millis(ms.max(1000) as u64)) } else { Ok(()) })
+    }
+
+    // Floods of events (finding 8).
+    async fn take_token(&self, bucket: &str, user: UserId, limit: Limit) -> Result<Result<(), Duration>, ClusterError> {
+        let mut c = self.conn.clone();
+        let wait_ms: i64 = Script::new(TAKE_TOKEN)
+            .key(self.key(&format!("rate:{bucket}:{user}")))
+            .arg(limit.per_second)
+            .arg(limit.burst.max(1))
+            .invoke_async(&mut c)
+            .await
+            .map_err(err)?;
+        Ok(if wait_ms <= 0 { Ok(()) } else { Err(Duration::from_millis(wait_ms as u64)) })
+    }
+
+    async fn user_connections(&self, user: UserId) -> Result<u32, ClusterError> {
+        let mut c = self.conn.clone();
+        let body = format!("{CONNECTIONS}\nreturn connections(ARGV[1], ARGV[2])");
+        let n: i64 = Script::new(&body).arg(&self.prefix).arg(user.0).invoke_async(&mut c).await.map_err(err)?;
+        Ok(u32::try_from(n.max(0)).unwrap_or(u32::MAX))
+    }
+
+    async fn user_connected_within(&self, user: &UserSummary, max: u32) -> Result<Option<bool>, ClusterError> {
+        let profile = serde_json::to_string(user).map_err(|e| ClusterError(e.to_string()))?;
+        let mut c = self.conn.clone();
+        let answer: i64 = Script::new(&format!("{CONNECTIONS}\n{CONNECT_WITHIN}"))
+            .arg(&self.prefix)
+            .arg(&self.node)
+            .arg(user.id.0)
+            .arg(profile)
+            .arg(max)
+            .invoke_async(&mut c)
+            .await
+            .map_err(err)?;
+        Ok(if answer < 0 { None } else { Some(answer == 1) })
+    }
+
+    async fn user_disconnected_lingering(&self, user: UserId) -> Result<bool, ClusterError> {
+        let mut c = self.conn.clone();
+        let last: i64 = script(DISCONNECT_LINGERING)
+            .arg(&self.prefix)
+            .arg(&self.node)
+            .arg(user.0)
+            .invoke_async(&mut c)
+            .await
+            .map_err(err)?;
+        Ok(last == 1)
+    }
+
+    async fn linger_ended(&self, user: UserId) -> Result<bool, ClusterError> {
+        let mut c = self.conn.clone();
+        let gone: i64 =
+            script(LINGER_ENDED).arg(&self.prefix).arg(&self.node).arg(user.0).invoke_async(&mut c).await.map_err(err)?;
+        Ok(gone == 1)
     }
 }

@@ -63,6 +63,8 @@ pub enum ChatError {
     // Finding 7: names that hide or impersonate.
     #[error("Room name cannot contain invisible or text-direction characters")]
     InvalidRoomName,
+    #[error("Too many connections for this account (at most {max}); close another tab or window")]
+    TooManyConnections { max: u32 },
 }
 
 impl ChatError {
@@ -95,6 +97,7 @@ impl ChatError {
             Self::Internal => "internal",
             Self::UnknownHost => "unknown_host",
             Self::InvalidRoomName => "invalid_room_name",
+            Self::TooManyConnections { .. } => "too_many_connections",
         }
     }
 

@@ -32,7 +32,7 @@ struct Body<'a> {
 /// - 409: `username_taken`, `email_taken`, `room_name_taken`
 /// - 413: `payload_too_large`
 /// - 421: `unknown_host` (a `Host` the server is not configured for)
-/// - 429: `rate_limited` (with `Retry-After`)
+/// - 429: `rate_limited` (with `Retry-After`), `too_many_connections`
 /// - 503: `unavailable`, `server_busy` (with `Retry-After`)
 /// - 500: `internal`
 pub fn status_of(e: &ChatError) -> StatusCode {
@@ -45,7 +45,7 @@ pub fn status_of(e: &ChatError) -> StatusCode {
         RoomNotFound => StatusCode::NOT_FOUND,
         UsernameTaken | EmailTaken | RoomNameTaken => StatusCode::CONFLICT,
         PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-        RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+        RateLimited { .. } | TooManyConnections { .. } => StatusCode::TOO_MANY_REQUESTS,
         Unavailable | Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
         Internal => StatusCode::INTERNAL_SERVER_ERROR,
         UnknownHost => StatusCode::MISDIRECTED_REQUEST,

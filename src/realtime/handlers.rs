@@ -37,6 +37,7 @@ pub async fn authenticate<A: Adapter>(
     }
     let token = session_cookie(headers).ok_or(HandshakeError::Refused(ChatError::NotAuthenticated))?;
     let session = chat.authenticate(&SessionToken::from_client(&token)).await.map_err(HandshakeError::Refused)?;
+    chat.admit(&session).await.map_err(HandshakeError::Refused)?;
     socket.extensions.insert(session);
     // Handlers are registered here, before socketioxide sends the connect
     // packet: an event the client sends the moment it is connected must find
@@ -67,7 +68,23 @@ pub async fn on_connect<A: Adapter>(socket: SocketRef<A>, chat: Chat) {
         }
         return;
     };
-    let welcome = chat.connect(conn.id.clone(), session).await;
+    let welcome = match chat.connect(conn.id.clone(), session).await {
+        Ok(welcome) => welcome,
+        Err(e) => {
+            // Past the handshake's check together with others of the same
+            // user (it is checked again here, atomically): too late for a
+            // `connect_error`, so the socket hears why and is closed.
+            let payload = events::ChatErrorPayload { event: "connect", code: e.code(), message: e.to_string() };
+            if let Err(err) = socket.emit(events::CHAT_ERROR, &payload) {
+                tracing::debug!(error = %err, sid = %socket.id, "chat_error not sent");
+            }
+            let sid = socket.id;
+            if let Err(err) = socket.disconnect() {
+                tracing::debug!(error = %err, %sid, "refused socket not disconnected");
+            }
+            return;
+        }
+    };
     let hello = events::ConnectionSuccess {
         user_id: welcome.user.id,
         username: welcome.user.username.as_str(),
@@ -137,10 +154,11 @@ async fn typing<A: Adapter>(mut ctx: Ctx<A>, TryData(data): Payload) {
     if let Err(e) = ctx.my_turn().await {
         return ctx.fail(events::TYPING, &e);
     }
-    let result = (|| {
+    let result = async {
         let p: events::Typing = decode(data)?;
-        ctx.conn.chat.typing(&ctx.conn.id, p.room_id.0, p.is_typing)
-    })();
+        ctx.conn.chat.typing(&ctx.conn.id, p.room_id.0, p.is_typing).await
+    }
+    .await;
     match result {
         Ok(()) => ctx.ok(empty()),
         Err(e) => ctx.fail(events::TYPING, &e),

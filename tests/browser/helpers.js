@@ -168,6 +168,10 @@ export class ParleyServer {
         PARLEY_REGISTRATIONS_PER_ADDRESS: '100000',
         PARLEY_HASH_QUEUE: '10000',
         PARLEY_LOGIN_FAILURES_PER_ADDRESS: '100000',
+        // The suite creates rooms and joins in quick bursts from few users.
+        PARLEY_ROOM_CREATE_BURST: '1000',
+        PARLEY_JOIN_BURST: '1000',
+        PARLEY_TYPING_BURST: '1000',
         ...this.extraEnv,
       },
       stdio: ['ignore', 'pipe', 'pipe'],

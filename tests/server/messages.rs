@@ -63,6 +63,8 @@ async fn a_join_followed_at_once_by_a_send_is_handled_in_order() {
         s.emit("send_message", json!({"room_id": general, "message": format!("m{i}")})).unwrap();
         s.emit("leave_room", json!({"room_id": general})).unwrap();
     }
+    // The last one stored (on a loaded machine, with Redis, 60 events can take longer than QUIET).
+    s.wait_for("new_message", |m| m["message"] == "m19", WAIT).await.unwrap();
     s.expect_none("chat_error", |_| true, QUIET).await.unwrap();
     let (_, history) = ann.get_json(&format!("/api/messages/{general}")).await.unwrap();
     let texts: Vec<_> = history.as_array().unwrap().iter().map(|m| m["message"].as_str().unwrap().to_owned()).collect();

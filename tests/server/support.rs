@@ -60,6 +60,14 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
     // Every test registers its users from 127.0.0.1, many at once in places.
     settings.registrations_per_address = 100_000;
     settings.hash_queue = 10_000;
+    // Tests create rooms, join and type in quick bursts; the abuse suite's
+    // floods module sets these limits back where it tests them.
+    settings.room_create_burst = 1000;
+    settings.room_create_per_minute = 1000;
+    settings.join_rate = 1000;
+    settings.join_burst = 1000;
+    settings.typing_rate = 1000;
+    settings.typing_burst = 1000;
     tweak(&mut settings);
     let (settings, stop, handle) = start(settings).await;
     let base = format!("http://{}", settings.bind);
