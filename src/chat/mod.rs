@@ -149,6 +149,7 @@ impl Chat {
                     self.publish(Audience::Everyone, Event::Presence { user, is_online: false, last_seen: Some(now) });
                 }
             }
+            ClusterMsg::Rejoin => self.rejoin_cluster().await,
         }
     }
 
