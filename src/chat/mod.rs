@@ -179,5 +179,9 @@ fn store_error(e: StoreError) -> ChatError {
             tracing::error!(%detail, "database error");
             ChatError::Internal
         }
+        StoreError::Full(detail) => {
+            tracing::error!(%detail, "database storage full: writes fail until space is freed");
+            ChatError::StorageFull
+        }
     }
 }

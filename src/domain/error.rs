@@ -51,6 +51,8 @@ pub enum ChatError {
     Unavailable,
     #[error("Something went wrong on our side")]
     Internal,
+    #[error("The server's storage is full, so nothing was saved; try again later")]
+    StorageFull,
 }
 
 impl ChatError {
@@ -79,6 +81,7 @@ impl ChatError {
             Self::UnknownEvent(_) => "unknown_event",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
+            Self::StorageFull => "storage_full",
         }
     }
 

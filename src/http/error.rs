@@ -34,6 +34,7 @@ struct Body<'a> {
 /// - 429: `rate_limited` (with `Retry-After`)
 /// - 503: `unavailable`
 /// - 500: `internal`
+/// - 507: `storage_full` (the database's disk is full; reads still work)
 pub fn status_of(e: &ChatError) -> StatusCode {
     use ChatError::*;
     match e {
@@ -47,6 +48,7 @@ pub fn status_of(e: &ChatError) -> StatusCode {
         RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        StorageFull => StatusCode::INSUFFICIENT_STORAGE,
     }
 }
 
