@@ -23,6 +23,21 @@ pub enum ClusterMsg {
     /// An instance died without a goodbye; these users were online only there.
     /// Delivered to the one instance that noticed, which tells everyone.
     UsersGone { users: Vec<UserSummary> },
+    /// Never sent between instances: the shared state lost this instance's
+    /// connections (Redis restarted empty, or the others took this instance
+    /// for dead after its heartbeat lapsed), so they must be registered again
+    /// ([`Cluster::rejoin`]).
+    Rejoin,
+}
+
+/// One user's connections on this instance, as [`Cluster::rejoin`] registers them.
+#[derive(Debug, Clone)]
+pub struct LocalPresence {
+    pub user: UserSummary,
+    /// Open connections of the user here.
+    pub connections: usize,
+    /// Each room the user is in here, with how many of those connections joined it.
+    pub rooms: Vec<(RoomId, usize)>,
 }
 
 #[async_trait]
@@ -42,6 +57,9 @@ pub trait Cluster: Send + Sync + 'static {
     async fn online_users(&self) -> Result<Vec<UserSummary>, ClusterError>;
     /// Everyone with a connection in the room on any instance.
     async fn room_users(&self, room: RoomId) -> Result<Vec<UserSummary>, ClusterError>;
+    /// Replaces what the shared state holds of this instance's connections
+    /// by `here`; returns the users who were offline everywhere until now.
+    async fn rejoin(&self, here: &[LocalPresence]) -> Result<Vec<UserSummary>, ClusterError>;
 
     /// A token of `user`'s send bucket, or how long until one is there.
     async fn take_send_token(&self, user: UserId, rate: u32, burst: u32) -> Result<Result<(), Duration>, ClusterError>;

@@ -188,6 +188,7 @@ impl Chat {
                     self.publish(Audience::Everyone, Event::Presence { user, is_online: false, last_seen: Some(now) });
                 }
             }
+            ClusterMsg::Rejoin => self.rejoin_cluster().await,
         }
     }
 
@@ -238,6 +239,10 @@ fn store_error(e: StoreError) -> ChatError {
         StoreError::Other(detail) => {
             tracing::error!(%detail, "database error");
             ChatError::Internal
+        }
+        StoreError::Full(detail) => {
+            tracing::error!(%detail, "database storage full: writes fail until space is freed");
+            ChatError::StorageFull
         }
     }
 }

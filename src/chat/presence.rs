@@ -441,3 +441,47 @@ impl Chat {
         self.inner.presence.user_of(conn).ok_or(crate::domain::ChatError::NotAuthenticated)
     }
 }
+
+impl Presence {
+    /// This instance's connections, per user, for [`Chat::rejoin_cluster`].
+    fn here(&self) -> Vec<super::cluster::LocalPresence> {
+        let reg = self.lock();
+        let mut by_user: HashMap<UserId, super::cluster::LocalPresence> = HashMap::new();
+        for c in reg.conns.values() {
+            let entry = by_user.entry(c.user.id).or_insert_with(|| super::cluster::LocalPresence {
+                user: c.user.clone(),
+                connections: 0,
+                rooms: Vec::new(),
+            });
+            entry.connections += 1;
+            for room in &c.rooms {
+                match entry.rooms.iter_mut().find(|(r, _)| r == room) {
+                    Some((_, n)) => *n += 1,
+                    None => entry.rooms.push((*room, 1)),
+                }
+            }
+        }
+        by_user.into_values().collect()
+    }
+}
+
+impl Chat {
+    /// The shared state lost this instance's connections (Redis restarted
+    /// empty, or this instance was taken for dead): registers them again, so
+    /// that every instance counts these users online and in their rooms, and
+    /// announces online those whom the others had been told went offline.
+    pub(super) async fn rejoin_cluster(&self) {
+        let Some(cluster) = &self.inner.cluster else { return };
+        let here = self.inner.presence.here();
+        match cluster.rejoin(&here).await {
+            Ok(back) => {
+                tracing::info!(users = here.len(), "connections registered again with the cluster");
+                for user in back {
+                    self.publish(Audience::Everyone, Event::Presence { user, is_online: true, last_seen: None });
+                }
+            }
+            // The cluster asks again at its next heartbeat.
+            Err(e) => tracing::warn!(error = %e, "connections not registered again with the cluster"),
+        }
+    }
+}

@@ -1,3 +1,4 @@
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -8,12 +9,16 @@ use redis::{AsyncCommands, Script};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
+use crate::chat::cluster::LocalPresence;
 use crate::chat::{ClientNet, Cluster, ClusterError, ClusterMsg, Limit, LoginKeys, LoginLimits};
 use crate::domain::{RoomId, UserId, UserSummary};
 
 /// How often an instance says it is alive, and how long that lasts.
 const HEARTBEAT: Duration = Duration::from_secs(5);
 const ALIVE_FOR: Duration = Duration::from_secs(15);
+/// Reconnection tries per failed command, and the longest pause between two.
+const RECONNECT_TRIES: usize = 2;
+const RECONNECT_MAX_DELAY: Duration = Duration::from_millis(400);
 
 pub struct RedisCluster {
     conn: ConnectionManager,
@@ -21,6 +26,11 @@ pub struct RedisCluster {
     node: String,
     outgoing: mpsc::UnboundedSender<String>,
     incoming: Mutex<Option<mpsc::UnboundedReceiver<ClusterMsg>>>,
+    /// Redis lost this instance's connections and they are not registered
+    /// again yet: each heartbeat asks the chat side until it is done.
+    lost: AtomicBool,
+    /// Set after the first heartbeat (at connect, when no key is expected).
+    started: AtomicBool,
 }
 
 /// A message on the wire, with the instance that sent it.
@@ -116,6 +126,43 @@ for _, uid in ipairs(users) do
   end
 end
 return gone
+";
+
+/// The heartbeat: refreshes this node's `alive` key and registration; 1 if
+/// the key was still there, 0 if Redis had lost it.
+const BEAT: &str = r"
+local p, node, ttl = ARGV[1], ARGV[2], ARGV[3]
+local alive = p .. ':alive:' .. node
+local was = redis.call('EXISTS', alive)
+redis.call('SET', alive, 1, 'EX', ttl)
+redis.call('SADD', p .. ':nodes', node)
+return was
+";
+
+/// Replaces this node's connections and rooms by ARGV[3], a JSON list of
+/// `{id, profile, connections, rooms: {room: connections}}` (ids as
+/// strings); returns the profiles of the users who were offline everywhere.
+const REJOIN: &str = r"
+local p, node = ARGV[1], ARGV[2]
+local users_key = p .. ':node:' .. node .. ':users'
+local rooms_key = p .. ':node:' .. node .. ':rooms'
+redis.call('DEL', users_key)
+for _, room in ipairs(redis.call('SMEMBERS', rooms_key)) do
+  redis.call('DEL', p .. ':node:' .. node .. ':room:' .. room)
+end
+redis.call('DEL', rooms_key)
+redis.call('SADD', p .. ':nodes', node)
+local back = {}
+for _, u in ipairs(cjson.decode(ARGV[3])) do
+  redis.call('HSET', users_key, u.id, u.connections)
+  redis.call('HSET', p .. ':profiles', u.id, u.profile)
+  if redis.call('SADD', p .. ':online', u.id) == 1 then table.insert(back, u.profile) end
+  for room, n in pairs(u.rooms) do
+    redis.call('HSET', p .. ':node:' .. node .. ':room:' .. room, u.id, n)
+    redis.call('SADD', rooms_key, room)
+  end
+end
+return back
 ";
 
 /// A token bucket on the server's clock: 0 when a token was taken, else the
@@ -246,7 +293,15 @@ impl RedisCluster {
     /// the reaper. `prefix` names this deployment's keys (tests use one each).
     pub async fn connect(url: &str, prefix: &str) -> Result<Arc<Self>, ClusterError> {
         let client = redis::Client::open(url).map_err(err)?;
-        let conn = ConnectionManager::new(client.clone()).await.map_err(err)?;
+        // While Redis is away, a command must fail within about a second (a
+        // send is then refused with `unavailable` and the client retries),
+        // not wait through the default six reconnection tries (about 6 s),
+        // longer than a client waits for its ack. The next command starts a
+        // new round of tries, so the connection still comes back by itself.
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_number_of_retries(RECONNECT_TRIES)
+            .set_max_delay(RECONNECT_MAX_DELAY);
+        let conn = ConnectionManager::new_with_config(client.clone(), config).await.map_err(err)?;
         let mut id = [0u8; 8];
         getrandom::fill(&mut id).map_err(|e| ClusterError(e.to_string()))?;
         let node = id.iter().map(|b| format!("{b:02x}")).collect::<String>();
@@ -258,6 +313,8 @@ impl RedisCluster {
             node,
             outgoing,
             incoming: Mutex::new(Some(incoming)),
+            lost: AtomicBool::new(false),
+            started: AtomicBool::new(false),
         });
         cluster.beat().await?;
         let channel = format!("{prefix}:events");
@@ -274,11 +331,23 @@ impl RedisCluster {
         format!("{}:{rest}", self.prefix)
     }
 
+    /// Says this instance is alive. Its `alive` key is found missing when
+    /// Redis restarted empty or the key lapsed (the others then reap, or have
+    /// reaped, its connections): this instance's connections are no longer
+    /// counted, and `lost` is set until they are registered again.
     async fn beat(&self) -> Result<(), ClusterError> {
         let mut c = self.conn.clone();
-        let alive = self.key(&format!("alive:{}", self.node));
-        let () = c.set_ex(&alive, 1, ALIVE_FOR.as_secs()).await.map_err(err)?;
-        let _: i64 = c.sadd(self.key("nodes"), &self.node).await.map_err(err)?;
+        let was_alive: i64 = Script::new(BEAT)
+            .arg(&self.prefix)
+            .arg(&self.node)
+            .arg(ALIVE_FOR.as_secs())
+            .invoke_async(&mut c)
+            .await
+            .map_err(err)?;
+        if was_alive == 0 && self.started.load(Ordering::SeqCst) {
+            self.lost.store(true, Ordering::SeqCst);
+        }
+        self.started.store(true, Ordering::SeqCst);
         Ok(())
     }
 
@@ -340,6 +409,12 @@ impl RedisCluster {
             if let Err(e) = this.beat().await {
                 tracing::warn!(error = %e, "cluster heartbeat failed");
                 continue;
+            }
+            if this.lost.load(Ordering::SeqCst) {
+                tracing::warn!("Redis lost this instance's connections; registering them again");
+                if inbox.send(ClusterMsg::Rejoin).is_err() {
+                    return;
+                }
             }
             match this.reap().await {
                 Ok(users) if !users.is_empty() => {
@@ -459,6 +534,27 @@ impl Cluster for RedisCluster {
         let mut users: Vec<UserSummary> = profiles.iter().filter_map(|p| serde_json::from_str(p).ok()).collect();
         users.sort_by_key(|u| u.id);
         Ok(users)
+    }
+
+    async fn rejoin(&self, here: &[LocalPresence]) -> Result<Vec<UserSummary>, ClusterError> {
+        let encode = |e: serde_json::Error| ClusterError(e.to_string());
+        let mut users = Vec::with_capacity(here.len());
+        for p in here {
+            let rooms: serde_json::Map<String, serde_json::Value> =
+                p.rooms.iter().map(|(room, n)| (room.0.to_string(), (*n).into())).collect();
+            users.push(serde_json::json!({
+                "id": p.user.id.0.to_string(),
+                "profile": serde_json::to_string(&p.user).map_err(encode)?,
+                "connections": p.connections,
+                "rooms": rooms,
+            }));
+        }
+        let snapshot = serde_json::to_string(&users).map_err(encode)?;
+        let mut c = self.conn.clone();
+        let back: Vec<String> =
+            Script::new(REJOIN).arg(&self.prefix).arg(&self.node).arg(snapshot).invoke_async(&mut c).await.map_err(err)?;
+        self.lost.store(false, Ordering::SeqCst);
+        Ok(back.iter().filter_map(|p| serde_json::from_str(p).ok()).collect())
     }
 
     async fn take_send_token(&self, user: UserId, rate: u32, burst: u32) -> Result<Result<(), Duration>, ClusterError> {

@@ -65,6 +65,8 @@ pub enum ChatError {
     InvalidRoomName,
     #[error("Too many connections for this account (at most {max}); close another tab or window")]
     TooManyConnections { max: u32 },
+    #[error("The server's storage is full, so nothing was saved; try again later")]
+    StorageFull,
 }
 
 impl ChatError {
@@ -98,6 +100,7 @@ impl ChatError {
             Self::UnknownHost => "unknown_host",
             Self::InvalidRoomName => "invalid_room_name",
             Self::TooManyConnections { .. } => "too_many_connections",
+            Self::StorageFull => "storage_full",
         }
     }
 

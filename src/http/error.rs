@@ -35,6 +35,7 @@ struct Body<'a> {
 /// - 429: `rate_limited` (with `Retry-After`), `too_many_connections`
 /// - 503: `unavailable`, `server_busy` (with `Retry-After`)
 /// - 500: `internal`
+/// - 507: `storage_full` (the database's disk is full; reads still work)
 pub fn status_of(e: &ChatError) -> StatusCode {
     use ChatError::*;
     match e {
@@ -49,6 +50,7 @@ pub fn status_of(e: &ChatError) -> StatusCode {
         Unavailable | Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
         Internal => StatusCode::INTERNAL_SERVER_ERROR,
         UnknownHost => StatusCode::MISDIRECTED_REQUEST,
+        StorageFull => StatusCode::INSUFFICIENT_STORAGE,
     }
 }
 

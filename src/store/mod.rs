@@ -60,6 +60,10 @@ pub enum StoreError {
     Unavailable(String),
     #[error("database error: {0}")]
     Other(String),
+    /// The database's disk (or quota) is full: nothing more can be written
+    /// until space is freed; reads still work.
+    #[error("database storage full: {0}")]
+    Full(String),
 }
 
 /// Whether an insert stored a new row or found the one a retry refers to.
@@ -170,6 +174,10 @@ pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
         sqlx::Error::Database(db) if db.code().is_some_and(|c| connection_lost(&c)) => {
             StoreError::Unavailable(e.to_string())
         }
+        // PostgreSQL's disk_full (53100). SQLite's SQLITE_FULL is mapped in
+        // its writer; MariaDB reports a full disk as a generic HY000 and
+        // stays `Other`.
+        sqlx::Error::Database(db) if db.code().is_some_and(|c| c == "53100") => StoreError::Full(e.to_string()),
         sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)
         | sqlx::Error::Protocol(_)

@@ -308,13 +308,28 @@ fn lite_err(e: rusqlite::Error) -> StoreError {
             ErrorCode::ConstraintViolation if failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE => {
                 message.as_deref().and_then(crate::store::taken).unwrap_or_else(|| StoreError::Other(e.to_string()))
             }
+            // SQLITE_FULL: the write was rolled back, the file is intact,
+            // and the next write succeeds once there is space again.
+            ErrorCode::DiskFull => StoreError::Full(e.to_string()),
             ErrorCode::DatabaseBusy
             | ErrorCode::DatabaseLocked
             | ErrorCode::CannotOpen
-            | ErrorCode::SystemIoFailure
-            | ErrorCode::DiskFull => StoreError::Unavailable(e.to_string()),
+            | ErrorCode::SystemIoFailure => StoreError::Unavailable(e.to_string()),
             _ => StoreError::Other(e.to_string()),
         },
         _ => StoreError::Other(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_disk_is_its_own_error_not_an_outage() {
+        let full = rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL), None);
+        assert!(matches!(lite_err(full), StoreError::Full(_)));
+        let busy = rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY), None);
+        assert!(matches!(lite_err(busy), StoreError::Unavailable(_)));
     }
 }
