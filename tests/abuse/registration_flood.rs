@@ -27,6 +27,9 @@ impl Drop for Server {
     }
 }
 
+/// `/metrics` on the main address asks for a token (finding 9).
+const METRICS_TOKEN: &str = "scrape-token";
+
 impl Server {
     async fn start(env: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().unwrap();
@@ -35,6 +38,7 @@ impl Server {
             .env("DATABASE_URL", format!("sqlite:{}", dir.path().join("parley.db").display()))
             .env("PARLEY_LOG", "warn,parley=info")
             .env("NO_COLOR", "1")
+            .env("PARLEY_METRICS_TOKEN", METRICS_TOKEN)
             .env_remove("PARLEY_REDIS_URL")
             .envs(env.iter().copied())
             .current_dir(dir.path())
@@ -67,7 +71,15 @@ impl Server {
 
     /// `parley_password_hashes_total{kind="..."}` from `/metrics`.
     async fn hashes(&self, kind: &str) -> u64 {
-        let text = reqwest::get(format!("{}/metrics", self.base)).await.unwrap().text().await.unwrap();
+        let text = reqwest::Client::new()
+            .get(format!("{}/metrics", self.base))
+            .bearer_auth(METRICS_TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         let prefix = format!("parley_password_hashes_total{{kind=\"{kind}\"}} ");
         text.lines().find_map(|l| l.strip_prefix(&prefix)).map_or(0, |n| n.trim().parse().unwrap())
     }
