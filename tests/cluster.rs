@@ -420,3 +420,20 @@ async fn a_user_who_moves_to_another_instance_within_the_linger_is_not_announced
     let gone = bob.wait_for("presence", |p| p["username"] == "ann", WAIT).await.unwrap();
     assert_eq!(gone["is_online"], false);
 }
+
+#[tokio::test]
+async fn a_user_lingering_on_an_instance_that_dies_goes_offline_elsewhere() {
+    let Some(mut c) = cluster_with(2, &[("PARLEY_PRESENCE_LINGER_MS", "30000")]).await else { return };
+    let (_, mut bob) = user_on(&c.nodes[1], "bob").await;
+    let (_, ann) = user_on(&c.nodes[0], "ann").await;
+    bob.wait_for("presence", |p| p["username"] == "ann" && p["is_online"] == true, WAIT).await.unwrap();
+    ann.close().await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Dies within ann's linger: the instance that would have announced her offline is gone.
+    c.nodes[0].kill9();
+    let gone = bob
+        .wait_for("presence", |p| p["username"] == "ann", Duration::from_secs(30))
+        .await
+        .expect("ann goes offline when the dead instance is reaped");
+    assert_eq!(gone["is_online"], false);
+}

@@ -47,8 +47,6 @@ pub trait Cluster: Send + Sync + 'static {
     /// The messages other instances sent, for the chat layer to act on (taken once).
     fn incoming(&self) -> Option<mpsc::UnboundedReceiver<ClusterMsg>>;
 
-    /// One more connection of `user` here. True when the user was offline everywhere.
-    async fn user_connected(&self, user: &UserSummary) -> Result<bool, ClusterError>;
     /// One connection of `user` here closed. True when the user is now offline everywhere.
     async fn user_disconnected(&self, user: UserId) -> Result<bool, ClusterError>;
     async fn entered_room(&self, room: RoomId, user: UserId) -> Result<(), ClusterError>;
@@ -83,8 +81,8 @@ pub trait Cluster: Send + Sync + 'static {
     async fn take_token(&self, bucket: &str, user: UserId, limit: Limit) -> Result<Result<(), Duration>, ClusterError>;
     /// How many sockets `user` has open on all instances.
     async fn user_connections(&self, user: UserId) -> Result<u32, ClusterError>;
-    /// Like [`Cluster::user_connected`], but only while `user` has fewer than
-    /// `max` sockets on all instances: `None` (and nothing counted) at the cap.
+    /// One more connection of `user` here, while `user` has fewer than `max`
+    /// sockets on all instances: `None` (and nothing counted) at the cap.
     /// `Some(true)` when the user came online: offline everywhere before, and
     /// not within the linger of an earlier last disconnect.
     async fn user_connected_within(&self, user: &UserSummary, max: u32) -> Result<Option<bool>, ClusterError>;

@@ -144,6 +144,12 @@ fn users_where(reg: &Registry, keep: impl Fn(&Conn) -> bool) -> Vec<UserSummary>
     reg.conns.values().filter(|c| keep(c) && seen.insert(c.user.id)).map(|c| c.user.clone()).collect()
 }
 
+/// A refusal of one more connection of a user, counted for the operator.
+fn too_many_connections(max: u32) -> ChatError {
+    metrics::counter!("parley_connections_refused_per_user_total").increment(1);
+    ChatError::TooManyConnections { max }
+}
+
 /// What a new connection is told about itself.
 #[derive(Debug, Clone)]
 pub struct Welcome {
@@ -171,8 +177,7 @@ impl Chat {
             },
         };
         if open >= max as usize {
-            metrics::counter!("parley_connections_refused_per_user_total").increment(1);
-            return Err(ChatError::TooManyConnections { max });
+            return Err(too_many_connections(max));
         }
         Ok(())
     }
@@ -187,7 +192,7 @@ impl Chat {
             let mut reg = self.inner.presence.lock();
             let open = reg.online.get(&user.id).copied().unwrap_or(0);
             if open >= max as usize {
-                return Err(ChatError::TooManyConnections { max });
+                return Err(too_many_connections(max));
             }
             reg.conns.insert(
                 conn.clone(),
@@ -205,7 +210,7 @@ impl Chat {
                 Ok(Some(came_online)) => came_online,
                 Ok(None) => {
                     self.inner.presence.unregister(&conn);
-                    return Err(ChatError::TooManyConnections { max });
+                    return Err(too_many_connections(max));
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "presence not shared");

@@ -44,15 +44,6 @@ fn err(e: redis::RedisError) -> ClusterError {
     ClusterError(e.to_string())
 }
 
-/// Adds a connection of a user on this node; 1 if the user was offline everywhere.
-const CONNECT: &str = r"
-local p, node, uid = ARGV[1], ARGV[2], ARGV[3]
-redis.call('SADD', p .. ':nodes', node)
-redis.call('HINCRBY', p .. ':node:' .. node .. ':users', uid, 1)
-redis.call('HSET', p .. ':profiles', uid, ARGV[4])
-return redis.call('SADD', p .. ':online', uid)
-";
-
 /// Is `uid` connected on any registered node? (a helper pasted into scripts)
 const STILL_ONLINE: &str = r"
 local function still_online(p, uid)
@@ -240,9 +231,10 @@ local function connections(p, uid)
 end
 ";
 
-/// CONNECT under a cap: -1 (nothing changed) when the user already has
-/// ARGV[5] sockets on all nodes; else 1 when the user came online (not
-/// online before, nor lingering after a last disconnect), 0 otherwise.
+/// Adds a connection of a user on this node, under a cap: -1 (nothing
+/// changed) when the user already has ARGV[5] sockets on all nodes; else 1
+/// when the user came online (not online before, nor lingering after a last
+/// disconnect), 0 otherwise.
 const CONNECT_WITHIN: &str = r"
 local p, node, uid, max = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[5])
 if connections(p, uid) >= max then return -1 end
@@ -482,20 +474,6 @@ impl Cluster for RedisCluster {
 
     fn incoming(&self) -> Option<mpsc::UnboundedReceiver<ClusterMsg>> {
         self.incoming.lock().unwrap_or_else(|p| p.into_inner()).take()
-    }
-
-    async fn user_connected(&self, user: &UserSummary) -> Result<bool, ClusterError> {
-        let profile = serde_json::to_string(user).map_err(|e| ClusterError(e.to_string()))?;
-        let mut c = self.conn.clone();
-        let added: i64 = script(CONNECT)
-            .arg(&self.prefix)
-            .arg(&self.node)
-            .arg(user.id.0)
-            .arg(profile)
-            .invoke_async(&mut c)
-            .await
-            .map_err(err)?;
-        Ok(added == 1)
     }
 
     async fn user_disconnected(&self, user: UserId) -> Result<bool, ClusterError> {
