@@ -114,6 +114,9 @@ describe('unicode', () => {
     });
     const listed = onlineUser(admin.page, mallory.username).getByTestId('online-username');
     assert.equal(await listed.textContent(), `@${mallory.username}`);
+    // And the line saying that "admin" joined the room.
+    const joined = admin.page.getByTestId('system-line').filter({ hasText: `admin has joined the room@${mallory.username}` });
+    assert.equal(await joined.count(), 1, 'the join line names the account');
 
     // Every piece of user text is a bidi isolate: names, handles, message
     // text, room names.
@@ -138,5 +141,9 @@ describe('unicode', () => {
     const phone = await h.newUser({ prefix: 'phone', displayName: 'Phone', viewport: PHONE });
     await rowWith(phone.page, 'please send me your password').waitFor().catch(() => {});
     await saveScreenshot(phone.page, 'unicode-phone.png');
+    await phone.page.getByTestId('drawer-toggle').click();
+    await onlineUser(phone.page, mallory.username).waitFor();
+    await phone.page.waitForTimeout(500); // the drawer slides in
+    await saveScreenshot(phone.page, 'unicode-phone-drawer.png');
   });
 });

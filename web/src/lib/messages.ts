@@ -28,6 +28,8 @@ export interface SystemItem {
   key: string;
   id: number | null;
   text: string;
+  /** A username shown as @username beside the text (join and leave lines). */
+  handle?: string | null;
   timestamp: string | null;
 }
 
@@ -70,7 +72,7 @@ export function buildItems({ messages, events, pending, me, myAvatarColor }: Bui
   const flushEvents = (beforeId: number) => {
     while (ei < sortedEvents.length && (sortedEvents[ei].afterId ?? Infinity) < beforeId) {
       const e = sortedEvents[ei++];
-      out.push({ kind: 'system', key: uniqueKey(`e:${e.seq}`, `e:${e.seq}`), id: null, text: e.text, timestamp: e.at });
+      out.push({ kind: 'system', key: uniqueKey(`e:${e.seq}`, `e:${e.seq}`), id: null, text: e.text, handle: e.handle, timestamp: e.at });
     }
   };
 
@@ -101,7 +103,7 @@ export function buildItems({ messages, events, pending, me, myAvatarColor }: Bui
   // Events that arrived before history loaded (afterId null) go last.
   while (ei < sortedEvents.length) {
     const e = sortedEvents[ei++];
-    out.push({ kind: 'system', key: uniqueKey(`e:${e.seq}`, `e:${e.seq}`), id: null, text: e.text, timestamp: e.at });
+    out.push({ kind: 'system', key: uniqueKey(`e:${e.seq}`, `e:${e.seq}`), id: null, text: e.text, handle: e.handle, timestamp: e.at });
   }
 
   for (const p of pending) {

@@ -19,6 +19,8 @@ export interface LocalEvent {
   seq: number;
   kind: 'joined' | 'left';
   text: string;
+  /** The username, shown as @username beside the text when the display name differs. */
+  handle: string | null;
   at: string;
   /** Shown after the message with this id (0: before every message); null until history is loaded. */
   afterId: number | null;
@@ -158,11 +160,12 @@ export class RoomView {
     return added;
   }
 
-  addEvent(kind: LocalEvent['kind'], text: string): void {
+  addEvent(kind: LocalEvent['kind'], text: string, handle: string | null = null): void {
     const ev: LocalEvent = {
       seq: ++this.eventSeq,
       kind,
       text,
+      handle,
       at: new Date().toISOString(),
       afterId: this.load === 'ready' ? this.lastId : null,
     };
