@@ -40,7 +40,7 @@ fn is_blank(c: char) -> bool {
 /// keeps its table private, but its UTS #39 skeleton drops exactly these
 /// characters (step 2 of the algorithm), and no other character's skeleton is
 /// empty.
-pub fn is_default_ignorable(c: char) -> bool {
+fn is_default_ignorable(c: char) -> bool {
     let mut buf = [0u8; 4];
     unicode_security::skeleton(c.encode_utf8(&mut buf)).next().is_none()
 }
@@ -127,7 +127,7 @@ pub(super) fn words_are_single_script(name: &str) -> bool {
 /// both sides (so `Rust`/`rUST`, `General`/`Gеneral` and `paypal`/`раураl`
 /// have one key). Its length is at most [`MAX_KEY_CHARS`] for a name of 50
 /// characters.
-pub fn skeleton_key(name: &str) -> String {
+pub(super) fn skeleton_key(name: &str) -> String {
     let lower = name.to_lowercase();
     unicode_security::skeleton(&lower).collect::<String>().to_lowercase()
 }
@@ -135,7 +135,7 @@ pub fn skeleton_key(name: &str) -> String {
 /// The longest key a room name of up to 50 characters can have (a skeleton
 /// maps one character to at most a few; checked by a test over every
 /// character), the size of the `name_key` column on MySQL.
-pub const MAX_KEY_CHARS: usize = 512;
+pub(super) const MAX_KEY_CHARS: usize = 512;
 
 #[cfg(test)]
 mod tests {
