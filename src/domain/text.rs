@@ -16,7 +16,7 @@
 
 use unicode_normalization::UnicodeNormalization;
 use unicode_properties::{GeneralCategory, UnicodeEmoji, UnicodeGeneralCategory};
-use unicode_security::{GeneralSecurityProfile, RestrictionLevel, RestrictionLevelDetection};
+use unicode_security::{RestrictionLevel, RestrictionLevelDetection};
 
 /// Why a name was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,11 +114,13 @@ pub(super) fn clean_name(raw: &str) -> Result<String, NameProblem> {
 
 /// Whether every word of a (clean) name is written in one script, as UTS #39
 /// "Highly Restrictive" allows: `аdmin` with a Cyrillic `а` is refused, while
-/// `Ivan Иванов` (two words) and `東京タワー` (Han with Katakana) pass.
-/// Digits, punctuation and emoji belong to every script and are not counted.
+/// `Ivan Иванов` (two words) and `東京タワー` (Han with Katakana) pass. Only
+/// letters count (digits, punctuation and emoji are no script's own), and a
+/// letter UTS #39 does not recommend for identifiers (`ɑ`, U+0251, a Latin
+/// look-alike of `a`) makes the word fail too.
 pub(super) fn words_are_single_script(name: &str) -> bool {
     name.split(' ').all(|word| {
-        let letters: String = word.chars().filter(|c| c.identifier_allowed()).collect();
+        let letters: String = word.chars().filter(|c| c.is_alphabetic()).collect();
         letters.as_str().check_restriction_level(RestrictionLevel::HighlyRestrictive)
     })
 }
@@ -181,6 +183,7 @@ mod tests {
     #[test]
     fn a_word_mixing_scripts_is_refused_but_words_in_different_scripts_pass() {
         assert!(!words_are_single_script("\u{0430}dmin"));
+        assert!(!words_are_single_script("\u{0251}dmin"), "a letter not recommended for identifiers");
         assert!(words_are_single_script("Ivan \u{0418}\u{0432}\u{0430}\u{043D}"));
         assert!(words_are_single_script("\u{6771}\u{4EAC}\u{30BF}\u{30EF}\u{30FC}"));
         assert!(words_are_single_script("Ann-Marie O'Neil 2 \u{1F44B}"));
