@@ -137,6 +137,10 @@ describe('unicode', () => {
     );
     assert.deepEqual(isolated.filter(([, ok]) => !ok), [], 'elements that are not isolated');
 
+    // Right-to-left names and text stay in their place beside the time and handle.
+    const rtl = await h.newUser({ prefix: 'dvora', displayName: '\u05D3\u05D1\u05D5\u05E8\u05D4 2' });
+    await sendMessage(rtl.page, '\u05E9\u05DC\u05D5\u05DD 123, see https://example.com/a');
+    await rowWith(admin.page, 'example.com').waitFor();
     await saveScreenshot(admin.page, 'unicode-desktop.png');
     const phone = await h.newUser({ prefix: 'phone', displayName: 'Phone', viewport: PHONE });
     await rowWith(phone.page, 'please send me your password').waitFor().catch(() => {});

@@ -181,13 +181,13 @@ export class ChatStore {
         if (view.selfJoinShown) return;
         view.selfJoinShown = true;
       }
-      view.addEvent('joined', p.message || `${p.display_name || p.username} joined the room`, handleOf(p));
+      view.addEvent('joined', p.message || `${p.display_name || p.username} joined the room`, handleOf(p), p.display_name || p.username);
     });
 
     socket.on('user_left_room', (p) => {
       const view = p && this.views.get(p.room_id);
       if (!view) return;
-      view.addEvent('left', p.message || `${p.display_name || p.username} left the room`, handleOf(p));
+      view.addEvent('left', p.message || `${p.display_name || p.username} left the room`, handleOf(p), p.display_name || p.username);
       view.setTyping(p.username, p.display_name, false);
     });
 
