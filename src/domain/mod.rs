@@ -16,6 +16,5 @@ pub use error::ChatError;
 pub use ids::{ConnId, MessageId, RoomId, UserId};
 pub use message::{ClientId, Message, MessageBody, MessageType, NewMessage, Page};
 pub use room::{Room, RoomName, RoomType};
-pub use text::{is_default_ignorable, skeleton_key};
 pub use time::{Clock, SystemClock, Timestamp};
 pub use user::{AvatarColor, DisplayName, Email, NewUser, Password, User, UserSummary, Username};

@@ -16,7 +16,7 @@
 
 use unicode_normalization::UnicodeNormalization;
 use unicode_properties::{GeneralCategory, UnicodeEmoji, UnicodeGeneralCategory};
-use unicode_security::{GeneralSecurityProfile, RestrictionLevel, RestrictionLevelDetection};
+use unicode_security::{RestrictionLevel, RestrictionLevelDetection};
 
 /// Why a name was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,7 +40,7 @@ fn is_blank(c: char) -> bool {
 /// keeps its table private, but its UTS #39 skeleton drops exactly these
 /// characters (step 2 of the algorithm), and no other character's skeleton is
 /// empty.
-pub fn is_default_ignorable(c: char) -> bool {
+fn is_default_ignorable(c: char) -> bool {
     let mut buf = [0u8; 4];
     unicode_security::skeleton(c.encode_utf8(&mut buf)).next().is_none()
 }
@@ -114,11 +114,13 @@ pub(super) fn clean_name(raw: &str) -> Result<String, NameProblem> {
 
 /// Whether every word of a (clean) name is written in one script, as UTS #39
 /// "Highly Restrictive" allows: `аdmin` with a Cyrillic `а` is refused, while
-/// `Ivan Иванов` (two words) and `東京タワー` (Han with Katakana) pass.
-/// Digits, punctuation and emoji belong to every script and are not counted.
+/// `Ivan Иванов` (two words) and `東京タワー` (Han with Katakana) pass. Only
+/// letters count (digits, punctuation and emoji are no script's own), and a
+/// letter UTS #39 does not recommend for identifiers (`ɑ`, U+0251, a Latin
+/// look-alike of `a`) makes the word fail too.
 pub(super) fn words_are_single_script(name: &str) -> bool {
     name.split(' ').all(|word| {
-        let letters: String = word.chars().filter(|c| c.identifier_allowed()).collect();
+        let letters: String = word.chars().filter(|c| c.is_alphabetic()).collect();
         letters.as_str().check_restriction_level(RestrictionLevel::HighlyRestrictive)
     })
 }
@@ -127,7 +129,7 @@ pub(super) fn words_are_single_script(name: &str) -> bool {
 /// both sides (so `Rust`/`rUST`, `General`/`Gеneral` and `paypal`/`раураl`
 /// have one key). Its length is at most [`MAX_KEY_CHARS`] for a name of 50
 /// characters.
-pub fn skeleton_key(name: &str) -> String {
+pub(super) fn skeleton_key(name: &str) -> String {
     let lower = name.to_lowercase();
     unicode_security::skeleton(&lower).collect::<String>().to_lowercase()
 }
@@ -135,12 +137,18 @@ pub fn skeleton_key(name: &str) -> String {
 /// The longest key a room name of up to 50 characters can have (a skeleton
 /// maps one character to at most a few; checked by a test over every
 /// character), the size of the `name_key` column on MySQL.
-pub const MAX_KEY_CHARS: usize = 512;
+pub(super) const MAX_KEY_CHARS: usize = 512;
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::domain::RoomName;
+
+    /// Every assigned character: planes 0-3 and 14 (4-13 are unassigned,
+    /// 15-16 private use), so the sweeps below take a quarter of the time.
+    fn assigned_planes() -> impl Iterator<Item = char> {
+        ('\0'..='\u{3FFFF}').chain('\u{E0000}'..='\u{EFFFF}')
+    }
 
     #[test]
     fn bidi_zero_width_and_other_ignorable_characters_are_refused() {
@@ -151,6 +159,18 @@ mod tests {
         ] {
             assert_eq!(clean_name(&format!("ad{c}min")), Err(NameProblem::Hidden), "U+{:04X}", c as u32);
         }
+    }
+
+    #[test]
+    fn the_default_ignorables_are_the_characters_whose_skeleton_is_empty() {
+        for c in ['\u{00AD}', '\u{034F}', '\u{061C}', '\u{115F}', '\u{1160}', '\u{180B}', '\u{200B}', '\u{200F}', '\u{202E}', '\u{2060}', '\u{2069}', '\u{3164}', '\u{FE0F}', '\u{FEFF}', '\u{FFA0}', '\u{E0001}', '\u{E01EF}'] {
+            assert!(is_default_ignorable(c), "U+{:04X}", c as u32);
+        }
+        for c in ['a', ' ', '\u{00A0}', '\u{2800}', '\u{0301}', '\u{1F600}', '\u{3000}', '\u{0430}', '\u{FFFC}'] {
+            assert!(!is_default_ignorable(c), "U+{:04X}", c as u32);
+        }
+        // Unicode's DerivedCoreProperties.txt counts 4,174 of them (since 7.0).
+        assert_eq!(assigned_planes().filter(|c| is_default_ignorable(*c)).count(), 4174);
     }
 
     #[test]
@@ -181,6 +201,7 @@ mod tests {
     #[test]
     fn a_word_mixing_scripts_is_refused_but_words_in_different_scripts_pass() {
         assert!(!words_are_single_script("\u{0430}dmin"));
+        assert!(!words_are_single_script("\u{0251}dmin"), "a letter not recommended for identifiers");
         assert!(words_are_single_script("Ivan \u{0418}\u{0432}\u{0430}\u{043D}"));
         assert!(words_are_single_script("\u{6771}\u{4EAC}\u{30BF}\u{30EF}\u{30FC}"));
         assert!(words_are_single_script("Ann-Marie O'Neil 2 \u{1F44B}"));
@@ -199,7 +220,7 @@ mod tests {
         // A stored name is NFKC already, so only NFKC-stable characters count.
         let stable = |c: &char| c.to_string().nfkc().eq(std::iter::once(*c));
         let longest =
-            ('\0'..=char::MAX).filter(stable).map(|c| skeleton_key(&c.to_string()).chars().count()).max().unwrap();
+            assigned_planes().filter(stable).map(|c| skeleton_key(&c.to_string()).chars().count()).max().unwrap();
         assert!(RoomName::MAX_CHARS * longest <= MAX_KEY_CHARS, "one character's key can be {longest} long");
     }
 }

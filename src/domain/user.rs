@@ -272,6 +272,18 @@ mod tests {
     }
 
     #[test]
+    fn ordinary_names_in_many_scripts_are_accepted_as_typed() {
+        let u = Username::parse("ann").unwrap();
+        for ok in [
+            "Jos\u{00E9} Garc\u{00ED}a", "M\u{00FC}ller", "Nguy\u{1EC5}n V\u{0103}n A", "\u{0141}ukasz \u{00D8}rsted", "O'Neil-Smith",
+            "\u{7530}\u{4E2D}\u{592A}\u{90CE}", "\u{AE40}\u{CCA0}\u{C218}", "\u{0645}\u{062D}\u{0645}\u{062F}",
+            "\u{0391}\u{03BB}\u{03AD}\u{03BE}\u{03B7}\u{03C2}", "\u{05D3}\u{05D5}\u{05D3}", "Ann \u{1F469}\u{200D}\u{1F4BB}",
+        ] {
+            assert_eq!(DisplayName::parse(Some(ok), &u).map(|d| d.as_str().to_owned()), Ok(ok.to_owned()), "{ok:?}");
+        }
+    }
+
+    #[test]
     fn a_password_shorter_than_eight_characters_is_rejected() {
         assert!(Password::parse("1234567").is_err());
         assert!(Password::parse("12345678").is_ok());

@@ -166,6 +166,27 @@ pub async fn room_names_are_unique_by_their_confusable_skeleton(store: &dyn Stor
     store.create_room(&RoomName::parse("Caf\u{00E9}s").unwrap(), RoomType::Public, user.id, at).await.unwrap();
 }
 
+/// Not in the suite (a backend's test sets the stage with its own SQL): a
+/// database from before migration 0003, with user `ann` and a look-alike of
+/// General that the old rule let in, every key NULL, has just been opened
+/// again. Both look-alikes stay, and no new one can be made.
+pub async fn rooms_from_before_the_name_key_were_keyed_at_the_start(store: &dyn Store) {
+    let ann = store.user_by_username("ann").await.unwrap().expect("ann");
+    let rooms = store.rooms_visible_to(ann.id).await.unwrap();
+    assert_eq!(rooms.len(), 4, "both look-alikes stay: {rooms:?}");
+    let at = Timestamp::from_millis(2);
+    for name in ["general", "G\u{0435}neral", "R\u{0430}ndom"] {
+        let made = store.create_room(&RoomName::parse(name).unwrap(), RoomType::Public, ann.id, at).await;
+        assert!(matches!(made, Err(StoreError::RoomNameTaken)), "{name:?}: {made:?}");
+    }
+}
+
+/// The look-alike row and the NULL keys, in SQL every backend takes.
+pub const UNKEY_ROOMS_SQL: [&str; 2] = [
+    "INSERT INTO rooms (room_name, room_name_folded, created_at) VALUES ('G\u{0435}neral', 'g\u{0435}neral', 1)",
+    "UPDATE rooms SET name_key = NULL",
+];
+
 pub async fn private_rooms_are_visible_to_members_only(store: &dyn Store) {
     let ann = store.create_user(new_user("ann")).await.unwrap();
     let bo = store.create_user(new_user("bob")).await.unwrap();

@@ -450,4 +450,26 @@ mod tests {
     }
 
     crate::contract_tests!(open);
+
+    /// Rooms made before migration 0003 get their keys at the next start.
+    #[tokio::test]
+    async fn rooms_made_before_the_name_key_get_their_keys_at_the_next_start() {
+        use crate::store::contract;
+
+        let Some(db) = testdb::TestDb::create(Backend::MySql).await else {
+            eprintln!("skipped: no test database server configured");
+            return;
+        };
+        let store = MySqlStore::open(&db.url).await.expect("store opens");
+        store.create_user(contract::new_user("ann")).await.unwrap();
+        store.close().await;
+        let pool = sqlx::MySqlPool::connect(&db.url).await.unwrap();
+        for sql in contract::UNKEY_ROOMS_SQL {
+            sqlx::query(sql).execute(&pool).await.unwrap();
+        }
+        pool.close().await;
+        let store = MySqlStore::open(&db.url).await.expect("store opens again");
+        contract::rooms_from_before_the_name_key_were_keyed_at_the_start(&store).await;
+        store.close().await;
+    }
 }

@@ -114,6 +114,9 @@ describe('unicode', () => {
     });
     const listed = onlineUser(admin.page, mallory.username).getByTestId('online-username');
     assert.equal(await listed.textContent(), `@${mallory.username}`);
+    // And the line saying that "admin" joined the room.
+    const joined = admin.page.getByTestId('system-line').filter({ hasText: `admin has joined the room@${mallory.username}` });
+    assert.equal(await joined.count(), 1, 'the join line names the account');
 
     // Every piece of user text is a bidi isolate: names, handles, message
     // text, room names.
@@ -134,9 +137,17 @@ describe('unicode', () => {
     );
     assert.deepEqual(isolated.filter(([, ok]) => !ok), [], 'elements that are not isolated');
 
+    // Right-to-left names and text stay in their place beside the time and handle.
+    const rtl = await h.newUser({ prefix: 'dvora', displayName: '\u05D3\u05D1\u05D5\u05E8\u05D4 2' });
+    await sendMessage(rtl.page, '\u05E9\u05DC\u05D5\u05DD 123, see https://example.com/a');
+    await rowWith(admin.page, 'example.com').waitFor();
     await saveScreenshot(admin.page, 'unicode-desktop.png');
     const phone = await h.newUser({ prefix: 'phone', displayName: 'Phone', viewport: PHONE });
     await rowWith(phone.page, 'please send me your password').waitFor().catch(() => {});
     await saveScreenshot(phone.page, 'unicode-phone.png');
+    await phone.page.getByTestId('drawer-toggle').click();
+    await onlineUser(phone.page, mallory.username).waitFor();
+    await phone.page.waitForTimeout(500); // the drawer slides in
+    await saveScreenshot(phone.page, 'unicode-phone-drawer.png');
   });
 });

@@ -28,6 +28,10 @@ export interface SystemItem {
   key: string;
   id: number | null;
   text: string;
+  /** A username shown as @username beside the text (join and leave lines). */
+  handle?: string | null;
+  /** The display name the text starts with (join and leave lines). */
+  name?: string | null;
   timestamp: string | null;
 }
 
@@ -70,7 +74,7 @@ export function buildItems({ messages, events, pending, me, myAvatarColor }: Bui
   const flushEvents = (beforeId: number) => {
     while (ei < sortedEvents.length && (sortedEvents[ei].afterId ?? Infinity) < beforeId) {
       const e = sortedEvents[ei++];
-      out.push({ kind: 'system', key: uniqueKey(`e:${e.seq}`, `e:${e.seq}`), id: null, text: e.text, timestamp: e.at });
+      out.push({ kind: 'system', key: uniqueKey(`e:${e.seq}`, `e:${e.seq}`), id: null, text: e.text, handle: e.handle, name: e.name, timestamp: e.at });
     }
   };
 
@@ -101,7 +105,7 @@ export function buildItems({ messages, events, pending, me, myAvatarColor }: Bui
   // Events that arrived before history loaded (afterId null) go last.
   while (ei < sortedEvents.length) {
     const e = sortedEvents[ei++];
-    out.push({ kind: 'system', key: uniqueKey(`e:${e.seq}`, `e:${e.seq}`), id: null, text: e.text, timestamp: e.at });
+    out.push({ kind: 'system', key: uniqueKey(`e:${e.seq}`, `e:${e.seq}`), id: null, text: e.text, handle: e.handle, name: e.name, timestamp: e.at });
   }
 
   for (const p of pending) {

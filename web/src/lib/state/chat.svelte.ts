@@ -4,7 +4,7 @@ import { SvelteMap } from 'svelte/reactivity';
 import { ApiError, fetchMessages, fetchOnlineUsers, fetchRooms, isRedirecting, sessionIsValid } from '../api';
 import { createSocket, emitWithAck, type ChatSocket } from '../socket';
 import { loadLastRoomId, saveLastRoomId } from '../storage';
-import { charCount, MAX_MESSAGE_CHARS, MAX_ROOM_NAME_CHARS, newClientId } from '../text';
+import { charCount, differsFromUsername, MAX_MESSAGE_CHARS, MAX_ROOM_NAME_CHARS, newClientId } from '../text';
 import type { ChatMessage, Me, Room } from '../types';
 import { PresenceStore } from './presence.svelte';
 import { RoomView, type PendingMessage } from './room.svelte';
@@ -181,13 +181,13 @@ export class ChatStore {
         if (view.selfJoinShown) return;
         view.selfJoinShown = true;
       }
-      view.addEvent('joined', p.message || `${p.display_name || p.username} joined the room`);
+      view.addEvent('joined', p.message || `${p.display_name || p.username} joined the room`, handleOf(p), p.display_name || p.username);
     });
 
     socket.on('user_left_room', (p) => {
       const view = p && this.views.get(p.room_id);
       if (!view) return;
-      view.addEvent('left', p.message || `${p.display_name || p.username} left the room`);
+      view.addEvent('left', p.message || `${p.display_name || p.username} left the room`, handleOf(p), p.display_name || p.username);
       view.setTyping(p.username, p.display_name, false);
     });
 
@@ -519,3 +519,8 @@ export class ChatStore {
 }
 
 export const chat = new ChatStore();
+
+/** The username to show beside a join or leave line, when the display name could be someone else's. */
+function handleOf(p: { username: string; display_name?: string | null }): string | null {
+  return p.display_name && differsFromUsername(p.display_name, p.username) ? p.username : null;
+}

@@ -19,6 +19,10 @@ export interface LocalEvent {
   seq: number;
   kind: 'joined' | 'left';
   text: string;
+  /** The username, shown as @username beside the text when the display name differs. */
+  handle: string | null;
+  /** The display name the text starts with, shown as a bidi isolate of its own. */
+  name: string | null;
   at: string;
   /** Shown after the message with this id (0: before every message); null until history is loaded. */
   afterId: number | null;
@@ -158,11 +162,13 @@ export class RoomView {
     return added;
   }
 
-  addEvent(kind: LocalEvent['kind'], text: string): void {
+  addEvent(kind: LocalEvent['kind'], text: string, handle: string | null = null, name: string | null = null): void {
     const ev: LocalEvent = {
       seq: ++this.eventSeq,
       kind,
       text,
+      handle,
+      name,
       at: new Date().toISOString(),
       afterId: this.load === 'ready' ? this.lastId : null,
     };
