@@ -4,73 +4,18 @@
 //! registrations may use only half the slots: a flood of either keeps the
 //! logins of existing users fast.
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::support::{PASSWORD, spawn_app_with};
+use crate::support::{PASSWORD, ServerProcess, spawn_app_with};
 
-/// The built server as a process of its own, so that its `/metrics` counts
-/// only what this test did (the metrics recorder is process-wide).
-struct Server {
-    child: Child,
-    base: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Server {
-    async fn start(env: &[(&str, &str)]) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_parley"))
-            .env("PARLEY_BIND", "127.0.0.1:0")
-            .env("DATABASE_URL", format!("sqlite:{}", dir.path().join("parley.db").display()))
-            .env("PARLEY_LOG", "warn,parley=info")
-            .env("NO_COLOR", "1")
-            .env_remove("PARLEY_REDIS_URL")
-            .envs(env.iter().copied())
-            .current_dir(dir.path())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("parley starts");
-        let stdout = child.stdout.take().unwrap();
-        let (found, address) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            use std::io::BufRead;
-            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
-                if line.contains("Parley is listening")
-                    && let Some(at) = line.find("127.0.0.1:")
-                {
-                    let port: String = line[at + 10..].chars().take_while(char::is_ascii_digit).collect();
-                    let _ = found.send(port);
-                }
-            }
-        });
-        let port = address.recv_timeout(Duration::from_secs(20)).expect("the server logs its address");
-        let server = Self { child, base: format!("http://127.0.0.1:{port}"), _dir: dir };
-        for _ in 0..200 {
-            if reqwest::get(format!("{}/readyz", server.base)).await.is_ok_and(|r| r.status() == 200) {
-                return server;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("the server did not become ready");
-    }
-
-    /// `parley_password_hashes_total{kind="..."}` from `/metrics`.
-    async fn hashes(&self, kind: &str) -> u64 {
-        let text = reqwest::get(format!("{}/metrics", self.base)).await.unwrap().text().await.unwrap();
-        let prefix = format!("parley_password_hashes_total{{kind=\"{kind}\"}} ");
-        text.lines().find_map(|l| l.strip_prefix(&prefix)).map_or(0, |n| n.trim().parse().unwrap())
-    }
+/// `parley_password_hashes_total{kind="..."}` from the server's `/metrics`.
+async fn hashes(server: &ServerProcess, kind: &str) -> u64 {
+    let text = reqwest::get(format!("{}/metrics", server.base)).await.unwrap().text().await.unwrap();
+    let prefix = format!("parley_password_hashes_total{{kind=\"{kind}\"}} ");
+    text.lines().find_map(|l| l.strip_prefix(&prefix)).map_or(0, |n| n.trim().parse().unwrap())
 }
 
 async fn register_from(client: &reqwest::Client, base: &str, addr: &str, name: &str, email: &str) -> StatusCode {
@@ -86,10 +31,10 @@ async fn register_from(client: &reqwest::Client, base: &str, addr: &str, name: &
 
 #[tokio::test]
 async fn a_flood_of_registrations_with_a_taken_name_computes_no_hash_and_is_limited_per_address() {
-    let server = Server::start(&[("PARLEY_TRUST_PROXY", "true"), ("PARLEY_REGISTRATIONS_PER_ADDRESS", "5")]).await;
+    let server = ServerProcess::start(&[("PARLEY_TRUST_PROXY", "true"), ("PARLEY_REGISTRATIONS_PER_ADDRESS", "5")]).await;
     let client = reqwest::Client::new();
     assert_eq!(register_from(&client, &server.base, "192.0.2.1", "ann", "ann@example.com").await, StatusCode::CREATED);
-    let before = server.hashes("registration").await;
+    let before = hashes(&server, "registration").await;
     assert_eq!(before, 1);
     // 4 addresses, 8 at once from each: the taken name, or the taken email.
     let tries = (0..4).flat_map(|a| (0..8).map(move |i| (a, i))).map(|(a, i)| {
@@ -107,7 +52,7 @@ async fn a_flood_of_registrations_with_a_taken_name_computes_no_hash_and_is_limi
         let limited = mine.iter().filter(|s| **s == StatusCode::TOO_MANY_REQUESTS).count();
         assert_eq!((taken, limited), (5, 3), "address {a}: {mine:?}");
     }
-    assert_eq!(server.hashes("registration").await, before, "a taken name or email costs no hash");
+    assert_eq!(hashes(&server, "registration").await, before, "a taken name or email costs no hash");
 }
 
 #[tokio::test]

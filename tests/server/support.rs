@@ -171,3 +171,70 @@ pub async fn room_id(http: &HttpClient, name: &str) -> i64 {
 pub fn error_code(v: &Value) -> &str {
     v["error"]["code"].as_str().unwrap_or_default()
 }
+
+/// The built server as a process of its own (its own SQLite database, no
+/// Redis): for tests that read its `/metrics` (the recorder is
+/// process-wide) or its memory. `env` adds settings.
+#[allow(dead_code)] // used by the abuse suite (tests/abuse)
+pub struct ServerProcess {
+    child: std::process::Child,
+    pub base: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[allow(dead_code)]
+impl ServerProcess {
+    pub async fn start(env: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_parley"))
+            .env("PARLEY_BIND", "127.0.0.1:0")
+            .env("DATABASE_URL", format!("sqlite:{}", dir.path().join("parley.db").display()))
+            .env("PARLEY_LOG", "warn,parley=info")
+            .env("NO_COLOR", "1")
+            .env_remove("PARLEY_REDIS_URL")
+            .envs(env.iter().copied())
+            .current_dir(dir.path())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("parley starts");
+        let stdout = child.stdout.take().unwrap();
+        let (found, address) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.contains("Parley is listening")
+                    && let Some(at) = line.find("127.0.0.1:")
+                {
+                    let port: String = line[at + 10..].chars().take_while(char::is_ascii_digit).collect();
+                    let _ = found.send(port);
+                }
+            }
+        });
+        let port = address.recv_timeout(Duration::from_secs(20)).expect("the server logs its address");
+        let server = Self { child, base: format!("http://127.0.0.1:{port}"), _dir: dir };
+        for _ in 0..200 {
+            if reqwest::get(format!("{}/readyz", server.base)).await.is_ok_and(|r| r.status() == 200) {
+                return server;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the server did not become ready");
+    }
+
+    /// The process's resident memory, in KiB (Linux).
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).expect("/proc status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS")
+    }
+}
