@@ -120,8 +120,10 @@ impl HashKind {
 /// at once only queues them on the CPU and the heap. Registrations may hold
 /// at most half of the slots (at least one), so logins of existing users
 /// always have the rest. Each kind may have at most `slots + queue` requests
-/// in the pool; beyond that the answer is `server_busy` at once, instead of a
-/// wait that grows with the flood.
+/// admitted, from their database look-ups to the end of their hash; beyond
+/// that the answer is `server_busy` at once, instead of a wait that grows
+/// with the flood (and before the look-ups, so a flood does not queue ahead
+/// of real users for the database either).
 struct HashPool {
     slots: tokio::sync::Semaphore,
     registration_slots: tokio::sync::Semaphore,
@@ -130,12 +132,15 @@ struct HashPool {
     registrations: AtomicUsize,
 }
 
-/// Counts a request in the pool while it lives (dropped on cancel too).
-struct InPool<'a>(&'a AtomicUsize);
+/// A request admitted to the pool; counted until dropped (cancelled too).
+struct Admitted<'a> {
+    pool: &'a HashPool,
+    kind: HashKind,
+}
 
-impl Drop for InPool<'_> {
+impl Drop for Admitted<'_> {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
+        self.pool.count(self.kind).fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -151,23 +156,34 @@ impl HashPool {
         }
     }
 
-    /// Runs `f` (a hash) off the async threads when a slot is free.
-    async fn run<T: Send + 'static>(&self, kind: HashKind, f: impl FnOnce() -> T + Send + 'static) -> Result<T, ChatError> {
-        let count = match kind {
+    fn count(&self, kind: HashKind) -> &AtomicUsize {
+        match kind {
             HashKind::Login => &self.logins,
             HashKind::Registration => &self.registrations,
-        };
-        let _in_pool = InPool(count);
-        if count.fetch_add(1, Ordering::SeqCst) >= self.bound {
+        }
+    }
+
+    /// A place among the requests of `kind` that will hash, or `server_busy`.
+    fn admit(&self, kind: HashKind) -> Result<Admitted<'_>, ChatError> {
+        let admitted = Admitted { pool: self, kind };
+        if self.count(kind).fetch_add(1, Ordering::SeqCst) >= self.bound {
             metrics::counter!("parley_password_hash_refused_total", "kind" => kind.label()).increment(1);
             return Err(ChatError::Busy { retry_after: Duration::from_secs(1) });
         }
-        let _registration_slot = match kind {
-            HashKind::Registration => Some(self.registration_slots.acquire().await.map_err(|_| ChatError::Internal)?),
+        Ok(admitted)
+    }
+}
+
+impl Admitted<'_> {
+    /// Runs `f` (a hash) off the async threads when a slot is free.
+    async fn run<T: Send + 'static>(self, f: impl FnOnce() -> T + Send + 'static) -> Result<T, ChatError> {
+        let pool = self.pool;
+        let _registration_slot = match self.kind {
+            HashKind::Registration => Some(pool.registration_slots.acquire().await.map_err(|_| ChatError::Internal)?),
             HashKind::Login => None,
         };
-        let _slot = self.slots.acquire().await.map_err(|_| ChatError::Internal)?;
-        metrics::counter!("parley_password_hashes_total", "kind" => kind.label()).increment(1);
+        let _slot = pool.slots.acquire().await.map_err(|_| ChatError::Internal)?;
+        metrics::counter!("parley_password_hashes_total", "kind" => self.kind.label()).increment(1);
         tokio::task::spawn_blocking(f).await.map_err(|_| ChatError::Internal)
     }
 }
@@ -213,6 +229,7 @@ impl Chat {
         let display_name = DisplayName::parse(form.display_name, &username)?;
         let password = Password::parse(form.password)?;
         self.registration_allowed(ClientNet::of(client)).await?;
+        let admitted = self.inner.accounts.hashing.admit(HashKind::Registration)?;
         let store = &self.inner.store;
         if store.user_by_username(&username.folded()).await.map_err(store_error)?.is_some() {
             return Err(ChatError::UsernameTaken);
@@ -222,8 +239,7 @@ impl Chat {
         }
         // After the limit: the estimate costs a few milliseconds of CPU.
         password.check_strength(&[username.as_str(), email.as_str(), display_name.as_str()])?;
-        let password_hash =
-            self.inner.accounts.hashing.run(HashKind::Registration, move || hash_password(&password)).await??;
+        let password_hash = admitted.run(move || hash_password(&password)).await??;
         let user = NewUser {
             avatar_color: AvatarColor::for_username(&username),
             username,
@@ -286,6 +302,7 @@ impl Chat {
 
     /// The user, if the password is theirs.
     async fn check_password(&self, folded: &str, password: &str) -> Result<Option<User>, ChatError> {
+        let admitted = self.inner.accounts.hashing.admit(HashKind::Login)?;
         let user = if folded.len() > MAX_LOGIN_NAME_BYTES {
             None
         } else {
@@ -293,7 +310,7 @@ impl Chat {
         };
         let hash = user.as_ref().map_or_else(|| dummy_hash().to_owned(), |u| u.password_hash.clone());
         let offered = Password::offered(password);
-        let matches = self.inner.accounts.hashing.run(HashKind::Login, move || verify_password(&offered, &hash)).await?;
+        let matches = admitted.run(move || verify_password(&offered, &hash)).await?;
         Ok(user.filter(|_| matches))
     }
 

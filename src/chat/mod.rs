@@ -42,7 +42,10 @@ pub struct ChatConfig {
     /// Messages a user may send per second on average, and at once.
     pub message_rate: u32,
     pub message_burst: u32,
-    /// Failed logins allowed per client address and per username in `login_window`.
+    /// Login attempts that are not successes (failures, and attempts still
+    /// running) allowed per client address (an IPv6 /64) and per (username,
+    /// address) in `login_window`. Failures for a username from anywhere only
+    /// delay its logins (`login_delay_max`).
     pub login_failures_per_address: u32,
     pub login_failures_per_username: u32,
     pub login_window: Duration,

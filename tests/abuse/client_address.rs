@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::support::{TestApp, spawn_app_with};
+use crate::support::{Process, TestApp, spawn_app_with};
 
 async fn wrong_login(app: &TestApp, forwarded: &[&str], username: &str) -> StatusCode {
     let mut req = reqwest::Client::new().post(app.url("/api/login"));
@@ -79,4 +79,37 @@ async fn without_a_trusted_proxy_each_loopback_source_address_is_a_client_of_its
     // X-Forwarded-For is not trusted: 127.0.0.2 is spent whatever it says.
     assert_eq!(login(from([127, 0, 0, 2]), "2.2.2.2").await, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(login(from([127, 0, 0, 3]), "1.1.1.1").await, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn failures_with_huge_usernames_cost_the_server_no_memory_per_failure() {
+    // A process of its own, to read its memory. Each failure from its own
+    // address, so no limit stops them before they are recorded.
+    let server = Process::spawn(&[("PARLEY_TRUST_PROXY", "true"), ("PARLEY_LOGIN_DELAY_MAX_MS", "0")]).await;
+    let client = reqwest::Client::new();
+    let attempt = |i: usize| {
+        let req = client
+            .post(format!("{}/api/login", server.base))
+            .header("x-forwarded-for", format!("10.1.{}.{}", i / 250, i % 250))
+            .json(&json!({"username": format!("{i:05}{}", "x".repeat(60_000)), "password": "wrong password"}));
+        async move { req.send().await.unwrap().status() }
+    };
+    // Warm up: the allocator's arenas and the dummy hash.
+    for i in 0..8 {
+        assert_eq!(attempt(i).await, StatusCode::UNAUTHORIZED);
+    }
+    let before = server.rss_kib();
+    let n = 150;
+    let mut sent = 8;
+    while sent < 8 + n {
+        let batch: Vec<_> = (sent..(sent + 4).min(8 + n)).map(&attempt).collect();
+        for status in futures_util::future::join_all(batch).await {
+            assert_eq!(status, StatusCode::UNAUTHORIZED);
+        }
+        sent += 4;
+    }
+    let grown = server.rss_kib().saturating_sub(before);
+    eprintln!("{n} failures with 60 KB usernames: the server grew by {grown} KiB");
+    // Kept as they came, the usernames alone would be 150 × 60 KB = 8.8 MiB.
+    assert!(grown < 3 * 1024, "the server grew by {grown} KiB for {n} failures");
 }

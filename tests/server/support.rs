@@ -182,6 +182,10 @@ pub fn error_code(v: &Value) -> &str {
     v["error"]["code"].as_str().unwrap_or_default()
 }
 
+/// The bearer token [`Process`] asks for on `/metrics`.
+#[allow(dead_code)]
+pub const METRICS_TOKEN: &str = "scrape-token";
+
 /// The built `parley` binary running as a process of its own (for tests that
 /// measure its memory or open files), on a free port and a fresh SQLite file.
 #[allow(dead_code)]
@@ -203,6 +207,7 @@ impl Process {
         cmd.env("PARLEY_BIND", format!("127.0.0.1:{port}"))
             .env("DATABASE_URL", format!("sqlite:{}/p.db", dir.path().display()))
             .env("PARLEY_LOG", "warn")
+            .env("PARLEY_METRICS_TOKEN", METRICS_TOKEN)
             .current_dir(dir.path())
             .kill_on_drop(true);
         for (k, v) in envs {

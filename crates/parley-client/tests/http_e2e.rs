@@ -116,7 +116,7 @@ async fn register_and_login_stores_the_session_cookie_and_sends_it_back() {
     let http = HttpClient::new(&server.base_url);
     assert_eq!(http.cookie_header(), None);
 
-    http.register_and_login("alice", "correct horse battery")
+    http.register_and_login("alice", "hunter22hunter22")
         .await
         .unwrap();
 
@@ -127,13 +127,13 @@ async fn register_and_login_stores_the_session_cookie_and_sends_it_back() {
     );
     assert_eq!(
         register.body,
-        json!({"username": "alice", "email": "alice@example.test", "password": "correct horse battery"})
+        json!({"username": "alice", "email": "alice@example.test", "password": "hunter22hunter22"})
     );
     let login = server.seen.recv().await.unwrap();
     assert_eq!(login.path, "/api/login");
     assert_eq!(
         login.body,
-        json!({"username": "alice", "password": "correct horse battery"})
+        json!({"username": "alice", "password": "hunter22hunter22"})
     );
 
     assert_eq!(http.cookie_header().as_deref(), Some("parley_session=abc"));
