@@ -3,7 +3,7 @@
 //! payloads (`src/realtime/events.rs`) and the client's packet decoder. Only
 //! these files, not the whole server, so the instrumented build needs serde,
 //! serde_json, chrono, thiserror and utoipa rather than sqlx, axum and the
-//! rest, and builds in about a minute. A dependency these files gain must be
+//! rest, and builds in about two minutes of CPU. A dependency these files gain must be
 //! added to fuzz/Cargo.toml too; the build then says which.
 #![allow(dead_code, unused_imports)]
 
