@@ -94,7 +94,11 @@ pub fn decode(frame: &str) -> Result<Incoming<'_>, DecodeError> {
     let Some(kind) = frame.as_bytes().first() else {
         return err("empty frame");
     };
-    let rest = &frame[1..];
+    // Every packet type is one ASCII digit; slicing after any other first
+    // byte could cut a character in two.
+    let Some(rest) = frame.get(1..) else {
+        return err(format!("unknown engine.io packet type in {:?}", frame.chars().next().unwrap_or_default()));
+    };
     match kind {
         b'0' => serde_json::from_str(rest)
             .map(Incoming::Open)
@@ -114,7 +118,9 @@ fn decode_socketio(packet: &str) -> Result<Incoming<'_>, DecodeError> {
     let Some(&kind) = packet.as_bytes().first() else {
         return err("empty socket.io packet");
     };
-    let mut s = &packet[1..];
+    let Some(mut s) = packet.get(1..) else {
+        return err("unknown socket.io packet type");
+    };
     // Binary packets carry an attachment count ("51-[...]"); we don't go further.
     if kind == b'5' || kind == b'6' {
         return Ok(Incoming::Binary);
@@ -384,6 +390,15 @@ mod tests {
             decode(r#"461-3[{"_placeholder":true,"num":0}]"#).unwrap(),
             Incoming::Binary
         );
+    }
+
+    #[test]
+    fn a_frame_or_packet_starting_with_a_non_ascii_character_is_an_error_not_a_panic() {
+        // Found by the fuzzer (client_packet): the type was taken as byte 0
+        // and the rest sliced at byte 1, inside the character.
+        for bad in ["é", "\u{1F600}42", "4é", "4\u{1F600}[\"x\"]"] {
+            assert!(decode(bad).is_err(), "{bad:?} should not decode");
+        }
     }
 
     #[test]
