@@ -6,6 +6,9 @@ use std::time::Duration;
 
 use parley_client::HttpClient;
 
+/// The bearer token the instances ask for on `/metrics`.
+pub const METRICS_TOKEN: &str = "scrape-token";
+
 /// One `parley` process; killed and reaped on drop.
 pub struct Instance {
     child: Child,
@@ -22,6 +25,15 @@ impl Instance {
             .env("NO_COLOR", "1")
             .env("PARLEY_MESSAGE_RATE", "1000")
             .env("PARLEY_MESSAGE_BURST", "1000")
+            // The suite's many users and sockets all come from 127.0.0.1,
+            // and it reads /metrics (docs/security.md, findings 2, 4, 8, 9).
+            .env("PARLEY_MAX_CONNECTIONS_PER_ADDRESS", "0")
+            .env("PARLEY_MAX_SOCKETS_PER_USER", "100000")
+            .env("PARLEY_REGISTRATIONS_PER_ADDRESS", "100000")
+            .env("PARLEY_HASH_QUEUE", "10000")
+            .env("PARLEY_LOGIN_FAILURES_PER_ADDRESS", "100000")
+            .env("PARLEY_JOIN_BURST", "100000")
+            .env("PARLEY_METRICS_TOKEN", METRICS_TOKEN)
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .spawn()

@@ -153,7 +153,7 @@ fn message_id(frame: &str) -> Option<i64> {
 }
 
 async fn slow_consumers(http: &HttpClient, base: &str) -> u64 {
-    let text = http.inner().get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
+    let text = http.inner().get(format!("{base}/metrics")).bearer_auth(crate::instance::METRICS_TOKEN).send().await.unwrap().text().await.unwrap();
     text.lines()
         .find(|l| l.starts_with("parley_slow_consumers_disconnected_total"))
         .and_then(|l| l.split_whitespace().last()?.parse().ok())
@@ -354,6 +354,7 @@ async fn five_percent_of_a_thousand_sockets_stop_reading_and_the_others_are_serv
 
     // 3. They read again: disconnected, then they catch up.
     let mut caught_up = 0;
+    let mut missed_some = 0;
     for (i, (mut ws, last)) in slow_sockets.into_iter().enumerate() {
         let mut got = last;
         let closed = tokio::time::timeout(WAIT, async {
@@ -370,7 +371,12 @@ async fn five_percent_of_a_thousand_sockets_stop_reading_and_the_others_are_serv
         })
         .await;
         assert!(closed.is_ok(), "slow socket {i} was not disconnected");
-        assert!(got < *acked.last().unwrap(), "slow socket {i} got everything: it was not slow");
+        // The server disconnected it (counted above); when that came after
+        // the last message, the kernel's buffers may still have held all of
+        // them, and there is nothing to catch up on.
+        if got < *acked.last().unwrap() {
+            missed_some += 1;
+        }
         // It reconnects with its session and pages from the last id it got.
         let cookie = &cookies[USERS - SLOW_USERS + i / SOCKETS_PER_USER];
         let mut again = SioClient::connect(&base, ConnectOptions::with_cookie(cookie.clone())).await.unwrap();
@@ -401,6 +407,8 @@ async fn five_percent_of_a_thousand_sockets_stop_reading_and_the_others_are_serv
         again.close().await;
     }
     assert_eq!(caught_up, 50);
+    assert!(missed_some > 0, "no slow socket missed a message: none was slow");
+    eprintln!("{missed_some} of 50 slow sockets missed messages and caught up");
     assert!(first_slow_run_id > 0);
     eprintln!("done in {:?}", started.elapsed());
     drop(healthy);
