@@ -4,92 +4,27 @@
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use parley_client::HttpClient;
+use crate::support::Process;
 
-/// The bearer token the instances ask for on `/metrics`.
-pub const METRICS_TOKEN: &str = "scrape-token";
-
-/// One `parley` process; killed and reaped on drop.
-pub struct Instance {
-    child: Child,
-    pub base: String,
-}
+/// A `parley` process of its own with limits that the suite's many users
+/// and sockets, all from 127.0.0.1, stay below (docs/security.md, findings
+/// 2, 4 and 8); its `/metrics` asks for [`crate::support::METRICS_TOKEN`].
+pub struct Instance;
 
 impl Instance {
-    /// Starts the built binary with `env` and waits until it is ready. It binds
-    /// a port the system chooses and says which in its log.
-    pub async fn start(env: &[(&str, &str)]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_parley"))
-            .env("PARLEY_BIND", "127.0.0.1:0")
-            .env("PARLEY_LOG", "warn,parley=info")
-            .env("NO_COLOR", "1")
-            .env("PARLEY_MESSAGE_RATE", "1000")
-            .env("PARLEY_MESSAGE_BURST", "1000")
-            // The suite's many users and sockets all come from 127.0.0.1,
-            // and it reads /metrics (docs/security.md, findings 2, 4, 8, 9).
-            .env("PARLEY_MAX_CONNECTIONS_PER_ADDRESS", "0")
-            .env("PARLEY_MAX_SOCKETS_PER_USER", "100000")
-            .env("PARLEY_REGISTRATIONS_PER_ADDRESS", "100000")
-            .env("PARLEY_HASH_QUEUE", "10000")
-            .env("PARLEY_LOGIN_FAILURES_PER_ADDRESS", "100000")
-            .env("PARLEY_JOIN_BURST", "100000")
-            .env("PARLEY_METRICS_TOKEN", METRICS_TOKEN)
-            .envs(env.iter().copied())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("parley starts");
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let (found, address) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            use std::io::BufRead;
-            // Reads the log to its end, so the instance never blocks on a full pipe.
-            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
-                if line.contains("Parley is listening")
-                    && let Some(at) = line.find("127.0.0.1:")
-                {
-                    let port: String = line[at + 10..].chars().take_while(char::is_ascii_digit).collect();
-                    let _ = found.send(port);
-                }
-                if std::env::var_os("PARLEY_TEST_FAULTS_LOG").is_some() {
-                    eprintln!("[parley] {line}");
-                }
-            }
-        });
-        let Ok(port) = address.recv_timeout(Duration::from_secs(20)) else {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("the instance did not log its address");
-        };
-        let instance = Self { child, base: format!("http://127.0.0.1:{port}") };
-        let http = HttpClient::new(&instance.base);
-        for _ in 0..200 {
-            if http.inner().get(format!("{}/readyz", instance.base)).send().await.is_ok_and(|r| r.status() == 200) {
-                return instance;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("instance on {} did not become ready", instance.base);
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// The process's resident memory in KiB (`VmRSS` of /proc/<pid>/status).
-    pub fn rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
-        status
-            .lines()
-            .find(|l| l.starts_with("VmRSS:"))
-            .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-            .unwrap_or(0)
-    }
-}
-
-impl Drop for Instance {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    pub async fn start(env: &[(&str, &str)]) -> Process {
+        let mut all = vec![
+            ("PARLEY_MESSAGE_RATE", "1000"),
+            ("PARLEY_MESSAGE_BURST", "1000"),
+            ("PARLEY_MAX_CONNECTIONS_PER_ADDRESS", "0"),
+            ("PARLEY_MAX_SOCKETS_PER_USER", "100000"),
+            ("PARLEY_REGISTRATIONS_PER_ADDRESS", "100000"),
+            ("PARLEY_HASH_QUEUE", "10000"),
+            ("PARLEY_LOGIN_FAILURES_PER_ADDRESS", "100000"),
+            ("PARLEY_JOIN_BURST", "100000"),
+        ];
+        all.extend_from_slice(env);
+        Process::spawn(&all).await
     }
 }
 

@@ -30,7 +30,7 @@ use crate::support::{PASSWORD, WAIT, unique_prefix};
 
 const RECOVERY: Duration = Duration::from_secs(20);
 
-async fn user_on(instance: &Instance, name: &str) -> (HttpClient, SioClient) {
+async fn user_on(instance: &crate::support::Process, name: &str) -> (HttpClient, SioClient) {
     let http = HttpClient::new(&instance.base);
     let _ = http.api_register(name, &format!("{name}@example.test"), PASSWORD).await.unwrap();
     assert_eq!(http.api_login(name, PASSWORD).await.unwrap().status(), 200);

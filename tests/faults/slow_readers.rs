@@ -153,7 +153,7 @@ fn message_id(frame: &str) -> Option<i64> {
 }
 
 async fn slow_consumers(http: &HttpClient, base: &str) -> u64 {
-    let text = http.inner().get(format!("{base}/metrics")).bearer_auth(crate::instance::METRICS_TOKEN).send().await.unwrap().text().await.unwrap();
+    let text = http.inner().get(format!("{base}/metrics")).bearer_auth(crate::support::METRICS_TOKEN).send().await.unwrap().text().await.unwrap();
     text.lines()
         .find(|l| l.starts_with("parley_slow_consumers_disconnected_total"))
         .and_then(|l| l.split_whitespace().last()?.parse().ok())

@@ -198,23 +198,48 @@ pub struct Process {
 
 #[allow(dead_code)]
 impl Process {
-    /// Starts the binary with these extra environment variables and waits
-    /// (at most 10 s) until `/healthz` answers.
+    /// Starts the binary with these extra environment variables (a
+    /// `DATABASE_URL` among them replaces the fresh SQLite file) and waits
+    /// (at most 10 s) until `/healthz` answers. It binds a port the system
+    /// chooses and says which in its log: a port picked here and bound there
+    /// could be taken in between, and another server would answer.
     pub async fn spawn(envs: &[(&str, &str)]) -> Process {
+        use tokio::io::AsyncBufReadExt;
         let dir = tempfile::tempdir().expect("temp dir");
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_parley"));
-        cmd.env("PARLEY_BIND", format!("127.0.0.1:{port}"))
+        cmd.env("PARLEY_BIND", "127.0.0.1:0")
             .env("DATABASE_URL", format!("sqlite:{}/p.db", dir.path().display()))
-            .env("PARLEY_LOG", "warn")
+            .env("PARLEY_LOG", "warn,parley=info")
+            .env("NO_COLOR", "1")
             .env("PARLEY_METRICS_TOKEN", METRICS_TOKEN)
+            .envs(envs.iter().copied())
             .current_dir(dir.path())
+            .stdout(std::process::Stdio::piped())
             .kill_on_drop(true);
-        for (k, v) in envs {
-            cmd.env(k, v);
-        }
-        let child = cmd.spawn().expect("parley starts");
+        let mut child = cmd.spawn().expect("parley starts");
         let pid = child.id().expect("pid");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let (found, address) = oneshot::channel();
+        tokio::spawn(async move {
+            let mut found = Some(found);
+            // Reads the log to its end, so the server never blocks on a full pipe.
+            let mut lines = tokio::io::BufReader::new(stdout).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                if line.contains("Parley is listening")
+                    && let Some(at) = line.find("127.0.0.1:")
+                    && let Some(found) = found.take()
+                {
+                    let _ = found.send(line[at + 10..].chars().take_while(char::is_ascii_digit).collect::<String>());
+                }
+                if std::env::var_os("PARLEY_TEST_SERVER_LOG").is_some() {
+                    eprintln!("[parley {pid}] {line}");
+                }
+            }
+        });
+        let port = tokio::time::timeout(Duration::from_secs(20), address)
+            .await
+            .expect("the server logs its address in time")
+            .expect("the server logs its address");
         let base = format!("http://127.0.0.1:{port}");
         let http = reqwest::Client::new();
         for _ in 0..200 {
