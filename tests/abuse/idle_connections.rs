@@ -43,7 +43,7 @@ fn client_from(from: &str) -> reqwest::Client {
 }
 
 #[tokio::test]
-async fn silent_and_slowloris_connections_are_closed_by_the_header_timeout() {
+async fn silent_idle_and_slowloris_connections_are_closed_by_the_header_timeout() {
     let app = spawn_app_with(|s| s.header_timeout_ms = 1000).await;
     let addr = server_addr(&app);
     let mut silent = Vec::new();
@@ -70,9 +70,16 @@ async fn silent_and_slowloris_connections_are_closed_by_the_header_timeout() {
             })
         })
         .collect();
+    // A keep-alive connection that made one request and then idles.
+    let mut kept = connect_from("127.0.0.4", addr).await.unwrap();
+    kept.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").await.unwrap();
+    let mut answer = [0u8; 512];
+    let n = kept.read(&mut answer).await.unwrap();
+    assert!(answer[..n].starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&answer[..n]));
     for tcp in &mut silent {
         assert!(closed_within(tcp, Duration::from_secs(4)).await, "a silent connection stayed open");
     }
+    assert!(closed_within(&mut kept, Duration::from_secs(3)).await, "an idle keep-alive connection stayed open");
     for s in slow {
         let closed_after = s.await.unwrap().expect("a slowloris connection stayed open");
         assert!(closed_after < Duration::from_secs(4), "closed only after {closed_after:?}");

@@ -19,6 +19,25 @@ describe('connection', () => {
     assert.equal(socket.connected, false);
   });
 
+  // The server refuses these handshakes before any Engine.IO session exists
+  // (docs/security.md, finding 3); the client must still see a Socket.IO
+  // refusal, which it does not retry, on either transport.
+  for (const transports of [['polling'], ['websocket'], null]) {
+    test(`a refused handshake (${transports ?? 'default transports'}) gives connect_error and no reconnection`, async () => {
+      const socket = ctx.server.rawSocket(null, { transports, reconnection: true });
+      let attempts = 0;
+      socket.io.on('reconnect_attempt', () => attempts++);
+      const err = await new Promise((resolve, reject) => {
+        socket.once('connect_error', resolve);
+        socket.once('connect', () => reject(new Error('connected without a cookie')));
+      });
+      assert.match(err.message, /not logged in/i);
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      assert.equal(attempts, 0, 'the client retried a refusal');
+      assert.equal(socket.active, false);
+    });
+  }
+
   test('connecting with an unknown session token gives connect_error', async () => {
     const socket = ctx.server.rawSocket('parley_session=not-a-real-token');
     const err = await new Promise((resolve, reject) => {
