@@ -178,8 +178,13 @@ impl App {
         });
         let served = crate::http::serve::serve(listener, router, limits, graceful).await;
         if let Some((stop_metrics, task)) = metrics_server {
+            // Fails only if the metrics server already ended; its end is reported below.
             let _ = stop_metrics.send(());
-            let _ = task.await;
+            match task.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "the metrics address stopped serving"),
+                Err(e) => tracing::warn!(error = %e, "the metrics server failed"),
+            }
         }
         if let Err(e) = closing.await {
             tracing::warn!(error = %e, "closing the sockets failed");
