@@ -3,7 +3,7 @@ use std::time::Duration;
 /// Everything a user can get wrong, and the few things that can go wrong for them.
 ///
 /// Each variant has a stable snake_case [`code`](ChatError::code) that clients may
-/// match on (PROTOCOL.md Part B); the `Display` text is the human message sent with
+/// match on (docs/protocol.md Part B); the `Display` text is the human message sent with
 /// it. Internal details never appear in either: they are logged where they happen.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ChatError {

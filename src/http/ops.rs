@@ -74,7 +74,7 @@ pub fn metrics_only(handle: PrometheusHandle, chat: crate::chat::Chat) -> axum::
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Parley", description = "Parley's HTTP API. The Socket.IO protocol is in PROTOCOL.md."),
+    info(title = "Parley", description = "Parley's HTTP API. The Socket.IO protocol is in docs/protocol.md."),
     paths(
         healthz, readyz, metrics_text, openapi,
         super::api::register, super::api::login, super::api::logout, super::api::me, super::api::rooms,

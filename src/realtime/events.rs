@@ -1,5 +1,5 @@
 //! The Socket.IO protocol as types: every event name beside its payload.
-//! Hold this file against PROTOCOL.md.
+//! Hold this file against docs/protocol.md.
 
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;

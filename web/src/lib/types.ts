@@ -1,4 +1,4 @@
-// Wire types: see shared/PROTOCOL.md (Part A and Part B).
+// Wire types: see docs/protocol.md (Part A and Part B).
 
 export interface Room {
   id: number;
