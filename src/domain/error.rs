@@ -67,6 +67,43 @@ pub enum ChatError {
     TooManyConnections { max: u32 },
     #[error("The server's storage is full, so nothing was saved; try again later")]
     StorageFull,
+    // Team conversations (docs/protocol.md, "Errors Part C adds").
+    #[error("You are not allowed to do that")]
+    Forbidden,
+    #[error("This room is archived")]
+    RoomArchived,
+    #[error("A direct conversation cannot be changed that way")]
+    DirectRoom,
+    #[error("A direct conversation has 2 to 9 people, you included; at most 100 people per request")]
+    InvalidMembers,
+    #[error("User not found")]
+    UserNotFound,
+    #[error("That person is not a member of this room")]
+    NotAMember,
+    #[error("You are a member of too many rooms (at most 1,000); leave one first")]
+    TooManyRooms,
+    #[error("This room is full (at most 10,000 members)")]
+    TooManyMembers,
+    #[error("A topic is one line of at most 250 characters")]
+    InvalidTopic,
+    #[error("An avatar colour is written #rrggbb")]
+    InvalidAvatarColor,
+    #[error("Your current password is not correct")]
+    WrongPassword,
+    #[error("This account has been deactivated")]
+    AccountDeactivated,
+    #[error("Registration is closed on this server")]
+    RegistrationClosed,
+    #[error("Registration on this server needs an invite link")]
+    InviteRequired,
+    #[error("That invite link is not valid (unknown, expired or used up)")]
+    InviteInvalid,
+    #[error("There are too many live invites (at most 100); revoke one first")]
+    TooManyInvites,
+    #[error("The last admin cannot be demoted or deactivated")]
+    LastAdmin,
+    #[error("{0}")]
+    InvalidSetting(String),
 }
 
 impl ChatError {
@@ -101,6 +138,24 @@ impl ChatError {
             Self::InvalidRoomName => "invalid_room_name",
             Self::TooManyConnections { .. } => "too_many_connections",
             Self::StorageFull => "storage_full",
+            Self::Forbidden => "forbidden",
+            Self::RoomArchived => "room_archived",
+            Self::DirectRoom => "direct_room",
+            Self::InvalidMembers => "invalid_members",
+            Self::UserNotFound => "user_not_found",
+            Self::NotAMember => "not_a_member",
+            Self::TooManyRooms => "too_many_rooms",
+            Self::TooManyMembers => "too_many_members",
+            Self::InvalidTopic => "invalid_topic",
+            Self::InvalidAvatarColor => "invalid_avatar_color",
+            Self::WrongPassword => "wrong_password",
+            Self::AccountDeactivated => "account_deactivated",
+            Self::RegistrationClosed => "registration_closed",
+            Self::InviteRequired => "invite_required",
+            Self::InviteInvalid => "invite_invalid",
+            Self::TooManyInvites => "too_many_invites",
+            Self::LastAdmin => "last_admin",
+            Self::InvalidSetting(_) => "invalid_setting",
         }
     }
 

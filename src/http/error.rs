@@ -27,9 +27,12 @@ struct Body<'a> {
 /// The status of each error:
 /// - 400: invalid input (`invalid_payload`, `invalid_*`, `password_too_common`, `room_name_*`, `message_*`, `unknown_event`)
 /// - 401: `not_authenticated`, `invalid_credentials`
-/// - 403: `cross_site_request`, `not_in_room`
-/// - 404: `room_not_found`
-/// - 409: `username_taken`, `email_taken`, `room_name_taken`
+/// - 400 also: `direct_room`, `invalid_members`, `invalid_topic`, `invalid_avatar_color`, `invalid_setting`
+/// - 403: `cross_site_request`, `not_in_room`, `forbidden`, `wrong_password`, `account_deactivated`,
+///   `registration_closed`, `invite_required`, `invite_invalid`
+/// - 404: `room_not_found`, `user_not_found`, `not_a_member`
+/// - 409: `username_taken`, `email_taken`, `room_name_taken`, `room_archived`, `too_many_rooms`,
+///   `too_many_members`, `too_many_invites`, `last_admin`
 /// - 413: `payload_too_large`
 /// - 421: `unknown_host` (a `Host` the server is not configured for)
 /// - 429: `rate_limited` (with `Retry-After`), `too_many_connections`
@@ -40,11 +43,14 @@ pub fn status_of(e: &ChatError) -> StatusCode {
     use ChatError::*;
     match e {
         InvalidPayload(_) | InvalidUsername | InvalidEmail | InvalidPassword | PasswordTooCommon | InvalidDisplayName | RoomNameEmpty
-        | RoomNameTooLong | MessageEmpty | MessageTooLong | UnknownEvent(_) | InvalidRoomName => StatusCode::BAD_REQUEST,
+        | RoomNameTooLong | MessageEmpty | MessageTooLong | UnknownEvent(_) | InvalidRoomName
+        | DirectRoom | InvalidMembers | InvalidTopic | InvalidAvatarColor | InvalidSetting(_) => StatusCode::BAD_REQUEST,
         InvalidCredentials | NotAuthenticated => StatusCode::UNAUTHORIZED,
-        CrossSite | NotInRoom => StatusCode::FORBIDDEN,
-        RoomNotFound => StatusCode::NOT_FOUND,
-        UsernameTaken | EmailTaken | RoomNameTaken => StatusCode::CONFLICT,
+        CrossSite | NotInRoom | Forbidden | WrongPassword | AccountDeactivated | RegistrationClosed | InviteRequired
+        | InviteInvalid => StatusCode::FORBIDDEN,
+        RoomNotFound | UserNotFound | NotAMember => StatusCode::NOT_FOUND,
+        UsernameTaken | EmailTaken | RoomNameTaken | RoomArchived | TooManyRooms | TooManyMembers | TooManyInvites
+        | LastAdmin => StatusCode::CONFLICT,
         PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         RateLimited { .. } | TooManyConnections { .. } => StatusCode::TOO_MANY_REQUESTS,
         Unavailable | Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
