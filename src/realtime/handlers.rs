@@ -11,7 +11,7 @@ use super::events::{self, decode};
 use super::presence_batch;
 use crate::chat::{AuthSession, Chat, SessionToken};
 use crate::domain::{ChatError, ClientId, ConnId, MessageBody, RoomName};
-use crate::http::security::{OriginPolicy, session_cookie};
+use crate::wire::request::{OriginPolicy, session_cookie};
 
 type Payload = TryData<serde_json::Value>;
 
