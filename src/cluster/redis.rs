@@ -472,6 +472,10 @@ impl Cluster for RedisCluster {
         self.incoming.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
 
+    fn lost(&self) {
+        self.lost.store(true, Ordering::SeqCst);
+    }
+
     async fn user_disconnected(&self, user: UserId) -> Result<bool, ClusterError> {
         let mut c = self.conn.clone();
         let gone: i64 =
