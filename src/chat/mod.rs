@@ -25,6 +25,7 @@ use std::time::Duration;
 pub use accounts::{AuthSession, Registration, SessionToken};
 pub use cache::HistoryPage;
 pub use cluster::{Cluster, ClusterError, ClusterMsg, LoginLimits};
+pub use shared::RETRY_AFTER as SHARED_STATE_RETRY_AFTER;
 pub use notify::{Audience, Event, Notifier};
 pub use presence::Welcome;
 pub use ratelimit::{ClientNet, LimiterKey, LoginKeys};
