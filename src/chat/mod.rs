@@ -167,8 +167,10 @@ impl Chat {
         self.inner.store.ping().await.map_err(store_error)
     }
 
-    /// Tells the clients of every instance.
-    fn publish(&self, audience: Audience, event: Event) {
+    /// Tells the clients of every instance. The use cases call it after a
+    /// change; public so that a test can address an audience no route
+    /// reaches yet (transports never decide what to announce).
+    pub fn publish(&self, audience: Audience, event: Event) {
         if self.inner.shared.is_shared() {
             self.inner.shared.broadcast(ClusterMsg::Event { audience: audience.clone(), event: event.clone() });
         }
