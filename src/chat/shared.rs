@@ -304,3 +304,152 @@ impl SharedState {
     }
 
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    use async_trait::async_trait;
+    use tokio::sync::mpsc;
+
+    use super::*;
+
+    /// A cluster whose Redis is away: every command fails, and is counted.
+    #[derive(Default)]
+    struct Unreachable {
+        asked: AtomicUsize,
+        lost: AtomicBool,
+    }
+
+    impl Unreachable {
+        fn fail<T>(&self) -> Result<T, ClusterError> {
+            self.asked.fetch_add(1, Ordering::SeqCst);
+            Err(ClusterError("connection refused".into()))
+        }
+    }
+
+    #[async_trait]
+    impl Cluster for Unreachable {
+        fn broadcast(&self, _: ClusterMsg) {}
+        fn incoming(&self) -> Option<mpsc::UnboundedReceiver<ClusterMsg>> {
+            None
+        }
+        fn lost(&self) {
+            self.lost.store(true, Ordering::SeqCst);
+        }
+        async fn user_disconnected(&self, _: UserId) -> Result<bool, ClusterError> {
+            self.fail()
+        }
+        async fn entered_room(&self, _: RoomId, _: UserId) -> Result<(), ClusterError> {
+            self.fail()
+        }
+        async fn left_room(&self, _: RoomId, _: UserId) -> Result<(), ClusterError> {
+            self.fail()
+        }
+        async fn online_users(&self) -> Result<Vec<UserSummary>, ClusterError> {
+            self.fail()
+        }
+        async fn room_users(&self, _: RoomId) -> Result<Vec<UserSummary>, ClusterError> {
+            self.fail()
+        }
+        async fn rejoin(&self, _: &[LocalPresence]) -> Result<Vec<UserSummary>, ClusterError> {
+            self.fail()
+        }
+        async fn take_send_token(&self, _: UserId, _: u32, _: u32) -> Result<Result<(), Duration>, ClusterError> {
+            self.fail()
+        }
+        async fn login_reserve(&self, _: &LoginKeys, _: LoginLimits) -> Result<Result<u32, Duration>, ClusterError> {
+            self.fail()
+        }
+        async fn login_failed(&self, _: &LoginKeys, _: LoginLimits) -> Result<(), ClusterError> {
+            self.fail()
+        }
+        async fn login_release(&self, _: &LoginKeys, _: bool) -> Result<(), ClusterError> {
+            self.fail()
+        }
+        async fn take_attempt(&self, _: &str, _: ClientNet, _: u32, _: Duration) -> Result<Result<(), Duration>, ClusterError> {
+            self.fail()
+        }
+        async fn take_token(&self, _: &str, _: UserId, _: Limit) -> Result<Result<(), Duration>, ClusterError> {
+            self.fail()
+        }
+        async fn user_connections(&self, _: UserId) -> Result<u32, ClusterError> {
+            self.fail()
+        }
+        async fn user_connected_within(&self, _: &UserSummary, _: u32) -> Result<Option<bool>, ClusterError> {
+            self.fail()
+        }
+        async fn user_disconnected_lingering(&self, _: UserId) -> Result<bool, ClusterError> {
+            self.fail()
+        }
+        async fn linger_ended(&self, _: UserId) -> Result<bool, ClusterError> {
+            self.fail()
+        }
+    }
+
+    fn away() -> (SharedState, Arc<Unreachable>) {
+        let cluster = Arc::new(Unreachable::default());
+        (SharedState::new(Some(cluster.clone())), cluster)
+    }
+
+    #[tokio::test]
+    async fn while_redis_is_away_a_limit_is_this_instance_s_own_not_a_refusal() {
+        let (shared, _) = away();
+        let local = TokenBuckets::of(Limit::per_minute(1, 2));
+        let user = UserId(1);
+        assert_eq!(shared.take_token("join", &local, Limit::per_minute(1, 2), user).await, Ok(()));
+        assert_eq!(shared.take_token("join", &local, Limit::per_minute(1, 2), user).await, Ok(()));
+        assert!(shared.take_token("join", &local, Limit::per_minute(1, 2), user).await.is_err(), "the local bucket holds");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn after_a_failure_redis_is_not_asked_again_until_the_retry_time() {
+        let (shared, cluster) = away();
+        let local = TokenBuckets::new(1000, 1000);
+        for _ in 0..5 {
+            let _ = shared.take_send_token(&local, UserId(1), 10, 10).await;
+        }
+        assert_eq!(cluster.asked.load(Ordering::SeqCst), 1, "one failure, then local answers");
+        tokio::time::advance(RETRY_AFTER).await;
+        let _ = shared.take_send_token(&local, UserId(1), 10, 10).await;
+        assert_eq!(cluster.asked.load(Ordering::SeqCst), 2, "tried again after the retry time");
+    }
+
+    #[tokio::test]
+    async fn a_presence_change_that_misses_redis_is_registered_again_later() {
+        let (shared, cluster) = away();
+        let ann = UserSummary {
+            id: UserId(1),
+            username: crate::domain::Username::from_trusted("ann".into()),
+            display_name: crate::domain::DisplayName::from_trusted("Ann".into()),
+            avatar_color: crate::domain::AvatarColor::from_trusted("#000000".into()),
+        };
+        assert!(!cluster.lost.load(Ordering::SeqCst));
+        assert_eq!(shared.user_connected(&ann, 20, true).await, Some(true), "this instance's answer");
+        assert!(cluster.lost.load(Ordering::SeqCst), "asks for a rejoin at the next heartbeat");
+        assert_eq!(shared.online_users(|| vec![ann.clone()]).await, vec![ann.clone()], "this instance's view");
+        assert_eq!(shared.room_users(RoomId(1), Vec::new).await, Vec::<UserSummary>::new());
+        assert!(shared.user_disconnected(ann.id, false, true).await, "this instance's answer");
+    }
+
+    #[tokio::test]
+    async fn a_login_counted_here_while_redis_was_away_is_given_back_here() {
+        let (shared, _) = away();
+        let limits = LoginLimits { per_address: 1, per_username: 1, window: Duration::from_secs(60) };
+        let gate = LoginGate::new(limits);
+        let keys = LoginKeys::new("10.0.0.1".parse().unwrap(), "ann");
+        let (reserved, counted) = shared.login_reserve(&gate, &keys, limits).await;
+        assert_eq!((reserved, counted), (Ok(0), Counted::Local));
+        assert!(shared.login_reserve(&gate, &keys, limits).await.0.is_err(), "the local limit of one holds");
+        shared.login_release(&gate, &keys, true, counted).await;
+        assert!(shared.login_reserve(&gate, &keys, limits).await.0.is_ok(), "given back where it was counted");
+    }
+
+    #[tokio::test]
+    async fn a_single_instance_answers_from_its_own_buckets() {
+        let shared = SharedState::new(None);
+        let local = TokenBuckets::new(1, 1);
+        assert_eq!(shared.take_send_token(&local, UserId(1), 1, 1).await, Ok(()));
+        assert!(!shared.is_shared());
+    }
+}
