@@ -59,6 +59,10 @@ pub(super) enum Counted {
     Local,
 }
 
+/// Presence and limits as every instance sees them, or as this instance
+/// sees them while Redis is away: never a refusal because of Redis (the
+/// policy is this module's documentation). Every method takes this
+/// instance's own answer, which is the answer on a single instance.
 pub(super) struct SharedState {
     remote: Option<Arc<dyn Cluster>>,
     /// Set while Redis is taken for down: until when no command is tried.
