@@ -1,20 +1,21 @@
 //! The chat layer's port to the other Parley instances behind the same
 //! address. Without one (a single instance) the chat layer keeps presence and
 //! rate limits in memory; with one, they live where every instance sees them,
-//! and every event reaches the clients of every instance.
+//! and every event reaches the clients of every instance. The chat reaches it
+//! only through [`super::shared::SharedState`], which decides what happens
+//! when it cannot be reached.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use super::ratelimit::{ClientNet, LoginKeys};
 use super::{Audience, Event, Limit};
 use crate::domain::{RoomId, UserId, UserSummary};
 
-/// What instances tell each other.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// What instances tell each other (on the wire as `cluster::wire::MsgV1`).
+#[derive(Debug, Clone)]
 pub enum ClusterMsg {
     /// An event for the clients of every instance.
     Event { audience: Audience, event: Event },
@@ -46,6 +47,9 @@ pub trait Cluster: Send + Sync + 'static {
     fn broadcast(&self, msg: ClusterMsg);
     /// The messages other instances sent, for the chat layer to act on (taken once).
     fn incoming(&self) -> Option<mpsc::UnboundedReceiver<ClusterMsg>>;
+    /// A presence change of this instance did not reach the shared state:
+    /// at the first heartbeat that does, ask the chat for [`ClusterMsg::Rejoin`].
+    fn lost(&self);
 
     /// One connection of `user` here closed. True when the user is now offline everywhere.
     async fn user_disconnected(&self, user: UserId) -> Result<bool, ClusterError>;

@@ -1,6 +1,6 @@
 //! Rooms: listing, creating, joining, leaving, and who may use which.
 
-use super::{Audience, Chat, Event, cluster_error, store_error};
+use super::{Audience, Chat, Event, store_error};
 use crate::domain::{ChatError, ConnId, Room, RoomId, RoomName, RoomType, UserSummary};
 
 impl Chat {
@@ -50,9 +50,7 @@ impl Chat {
         self.take_join_token(&user).await?;
         let room = self.accessible_room(&user, room).await?;
         if self.inner.presence.enter(conn, room.id) {
-            if let Some(cluster) = &self.inner.cluster {
-                cluster.entered_room(room.id, user.id).await.map_err(cluster_error)?;
-            }
+            self.inner.shared.entered_room(room.id, user.id).await;
             self.inner.notifier.subscribe(conn, room.id);
             let text = format!("{} has joined the room", user.display_name.as_str());
             self.publish(Audience::Room(room.id), Event::UserJoined { room: room.id, user, text });
@@ -67,9 +65,7 @@ impl Chat {
         if !self.inner.presence.exit(conn, room) {
             return Err(ChatError::NotInRoom);
         }
-        if let Some(cluster) = &self.inner.cluster {
-            cluster.left_room(room, user.id).await.map_err(cluster_error)?;
-        }
+        self.inner.shared.left_room(room, user.id).await;
         self.stop_typing(room, &user, conn);
         self.inner.notifier.unsubscribe(conn, room);
         let text = format!("{} has left the room", user.display_name.as_str());
@@ -86,9 +82,7 @@ impl Chat {
     /// The users with a connection in the room.
     pub async fn online_in_room(&self, user: &UserSummary, room: RoomId) -> Result<Vec<UserSummary>, ChatError> {
         let room = self.accessible_room(user, room).await?;
-        match &self.inner.cluster {
-            None => Ok(self.inner.presence.users_in_room(room.id)),
-            Some(cluster) => cluster.room_users(room.id).await.map_err(cluster_error),
-        }
+        let presence = &self.inner.presence;
+        Ok(self.inner.shared.room_users(room.id, || presence.users_in_room(room.id)).await)
     }
 }

@@ -4,6 +4,7 @@
 mod support;
 
 mod accounts;
+mod audience;
 mod bad_input;
 mod messages;
 mod ops;
