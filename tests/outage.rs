@@ -11,9 +11,11 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use parley::{App, Settings};
-use parley_client::{HttpClient, SioClient};
+use parley_client::SioClient;
 use serde_json::json;
+
+#[path = "server/support.rs"]
+mod support;
 
 const ACK: Duration = Duration::from_secs(20);
 
@@ -87,29 +89,24 @@ async fn a_database_restart_refuses_sends_meanwhile_and_recovers_without_losing_
     }
     let mut db = MariaDb::install();
     db.wait_ready().await;
-    let mut settings = Settings::defaults();
-    settings.bind = "127.0.0.1:0".parse().unwrap();
-    settings.database_url = format!("mysql://root@127.0.0.1:{}/mysql", db.port);
-    settings.message_rate = 1000;
-    settings.message_burst = 1000;
-    settings.registrations_per_address = 100_000;
-    settings.hash_queue = 10_000;
     // Parley's own database on that server.
+    let server = format!("mysql://root@127.0.0.1:{}", db.port);
     {
         use sqlx::Connection;
-        let mut c = sqlx::MySqlConnection::connect(&settings.database_url).await.unwrap();
+        let mut c = sqlx::MySqlConnection::connect(&format!("{server}/mysql")).await.unwrap();
         sqlx::Executor::execute(&mut c, "CREATE DATABASE parley").await.unwrap();
     }
-    settings.database_url = format!("mysql://root@127.0.0.1:{}/parley", db.port);
-    let app = App::build(settings).await.unwrap();
-    let base = format!("http://{}", app.local_addr().unwrap());
-    tokio::spawn(app.run(std::future::pending()));
+    let app = support::spawn_app_with(|s| {
+        s.database_url = format!("{server}/parley");
+        // The outage is the database's alone.
+        s.redis_url = None;
+    })
+    .await;
+    let base = app.base.clone();
 
-    let http = HttpClient::new(&base);
-    http.register_and_login("ann", "correct horse").await.unwrap();
-    let mut s = SioClient::connect(&base, http.sio_options()).await.unwrap();
-    s.wait_for("connection_success", |_| true, ACK).await.unwrap();
-    assert_eq!(s.emit_with_ack("join_room", json!({"room_id": 1}), ACK).await.unwrap()["ok"], true);
+    let http = app.user("ann").await;
+    let s = app.socket(&http).await;
+    support::join(&s, 1).await;
 
     let mut acked: HashMap<String, i64> = HashMap::new();
     let mut refused: Vec<String> = Vec::new();

@@ -1,32 +1,7 @@
-//! A `parley` process of its own (so the test can read its memory, or run
-//! two beside each other), and a `redis-server` of its own.
+//! A `redis-server` of the test's own, so that killing it disturbs nobody.
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
-
-use crate::support::Process;
-
-/// A `parley` process of its own with limits that the suite's many users
-/// and sockets, all from 127.0.0.1, stay below (docs/security.md, findings
-/// 2, 4 and 8); its `/metrics` asks for [`crate::support::METRICS_TOKEN`].
-pub struct Instance;
-
-impl Instance {
-    pub async fn start(env: &[(&str, &str)]) -> Process {
-        let mut all = vec![
-            ("PARLEY_MESSAGE_RATE", "1000"),
-            ("PARLEY_MESSAGE_BURST", "1000"),
-            ("PARLEY_MAX_CONNECTIONS_PER_ADDRESS", "0"),
-            ("PARLEY_MAX_SOCKETS_PER_USER", "100000"),
-            ("PARLEY_REGISTRATIONS_PER_ADDRESS", "100000"),
-            ("PARLEY_HASH_QUEUE", "10000"),
-            ("PARLEY_LOGIN_FAILURES_PER_ADDRESS", "100000"),
-            ("PARLEY_JOIN_BURST", "100000"),
-        ];
-        all.extend_from_slice(env);
-        Process::spawn(&all).await
-    }
-}
 
 /// A `redis-server` of the test's own on a free loopback port, without
 /// persistence: a restart loses every key, as a crashed cache would.
