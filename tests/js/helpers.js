@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { io } from 'socket.io-client';
-import { spawnParley } from './server-process.js';
+import { spawnParley, terminate } from './server-process.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -258,19 +258,8 @@ export class Server {
   }
 
   /** SIGTERM (SIGKILL after 10 s); resolves with the exit {code, signal}. */
-  async terminate() {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return this.exited;
-    this.child.kill('SIGTERM');
-    let timer;
-    const timeout = new Promise((resolve) => {
-      timer = setTimeout(() => resolve(null), 10_000);
-    });
-    const info = await Promise.race([this.exited, timeout]);
-    clearTimeout(timer);
-    if (info) return info;
-    this.child.kill('SIGKILL');
-    await this.exited;
-    return { code: null, signal: 'SIGKILL (did not exit within 10 s of SIGTERM)' };
+  terminate() {
+    return terminate(this);
   }
 }
 

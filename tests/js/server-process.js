@@ -114,3 +114,23 @@ export async function spawnParley(bin, { env = {}, cwd, port = 0, readyPath = '/
   }
   return { child, port: bound, base, exited, log: () => output };
 }
+
+/**
+ * Stops a process started by spawnParley as a deploy does: SIGTERM, then
+ * SIGKILL after `graceMs`. Resolves with the exit {code, signal} (a signal
+ * that says so when it had to be killed).
+ */
+export async function terminate({ child, exited }, graceMs = 10_000) {
+  if (child.exitCode !== null || child.signalCode !== null) return exited;
+  child.kill('SIGTERM');
+  let timer;
+  const timeout = new Promise((resolve) => {
+    timer = setTimeout(() => resolve(null), graceMs);
+  });
+  const info = await Promise.race([exited, timeout]);
+  clearTimeout(timer);
+  if (info) return info;
+  child.kill('SIGKILL');
+  await exited;
+  return { code: null, signal: `SIGKILL (did not exit within ${graceMs / 1000} s of SIGTERM)` };
+}
