@@ -237,7 +237,7 @@ pub async fn team<'a>(base: &'a str, users: &'a [BenchUser], server: ServerProc,
     let expected_private: BTreeSet<i64> = shape.rooms_of(lister).map(|r| rooms[r]).collect();
     let expected_direct: BTreeSet<i64> =
         directs.iter().filter(|(i, j, _)| *i == lister || *j == lister).map(|(_, _, room)| *room).collect();
-    let listing_ok = check_listing(&listing, &expected_private, &expected_direct);
+    let listing_ok = check_listing(&listing, &tag, &expected_private, &expected_direct);
     if let Err(e) = &listing_ok {
         progress!("team: GET /api/rooms of {}: {e}", users[lister].username);
     }
@@ -287,14 +287,16 @@ fn deliveries_only(deliveries: &Arc<Deliveries>) -> FrameTap {
     }))
 }
 
-/// The listing has every private and direct room of the person, as a member,
-/// and no other private or direct room.
-fn check_listing(listing: &Value, private: &BTreeSet<i64>, direct: &BTreeSet<i64>) -> Result<(), String> {
+/// The listing has every private room of this run (named with `tag`) and
+/// every direct room the person is in, as a member, and no other private
+/// room of this run and no other direct room. (An earlier run on the same
+/// database made private rooms of its own tag; direct rooms are found again.)
+fn check_listing(listing: &Value, tag: &str, private: &BTreeSet<i64>, direct: &BTreeSet<i64>) -> Result<(), String> {
     let rooms = listing.as_array().ok_or_else(|| format!("not an array: {listing}"))?;
-    let of_type = |t: &str| -> BTreeSet<i64> {
-        rooms.iter().filter(|r| r["room_type"] == t).filter_map(|r| r["id"].as_i64()).collect()
-    };
-    let (listed_private, listed_direct) = (of_type("private"), of_type("direct"));
+    let this_run = |r: &Value| r["room_name"].as_str().is_some_and(|n| n.starts_with(&format!("team-{tag}-")) || n == format!("all-hands-{tag}"));
+    let listed_private: BTreeSet<i64> =
+        rooms.iter().filter(|r| r["room_type"] == "private" && this_run(r)).filter_map(|r| r["id"].as_i64()).collect();
+    let listed_direct: BTreeSet<i64> = rooms.iter().filter(|r| r["room_type"] == "direct").filter_map(|r| r["id"].as_i64()).collect();
     if &listed_private != private {
         return Err(format!("private rooms listed {listed_private:?}, expected {private:?}"));
     }
