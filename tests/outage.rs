@@ -19,9 +19,11 @@ mod support;
 
 const ACK: Duration = Duration::from_secs(20);
 
+/// A MariaDB server of the test's own, reached through a unix socket in its
+/// directory (no TCP port, so none to find free and none another test could
+/// take while it is down).
 struct MariaDb {
     child: Child,
-    port: u16,
     dir: tempfile::TempDir,
 }
 
@@ -36,16 +38,14 @@ impl MariaDb {
             .status()
             .expect("mariadb-install-db runs");
         assert!(status.success());
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = Self::spawn(dir.path(), port);
-        Self { child, port, dir }
+        let child = Self::spawn(dir.path());
+        Self { child, dir }
     }
 
-    fn spawn(dir: &Path, port: u16) -> Child {
+    fn spawn(dir: &Path) -> Child {
         Command::new("mariadbd")
-            .args(["--no-defaults", "--user=root", "--bind-address=127.0.0.1", "--skip-name-resolve"])
+            .args(["--no-defaults", "--user=root", "--skip-networking", "--skip-name-resolve"])
             .arg(format!("--datadir={}", dir.join("data").display()))
-            .arg(format!("--port={port}"))
             .arg(format!("--socket={}", dir.join("sock").display()))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -53,9 +53,18 @@ impl MariaDb {
             .expect("mariadbd starts")
     }
 
+    fn socket(&self) -> std::path::PathBuf {
+        self.dir.path().join("sock")
+    }
+
+    /// The URL of one of its databases.
+    fn url(&self, database: &str) -> String {
+        format!("mysql://root@localhost/{database}?socket={}", self.socket().display())
+    }
+
     async fn wait_ready(&self) {
         for _ in 0..200 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.is_ok() {
+            if tokio::net::UnixStream::connect(self.socket()).await.is_ok() {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -70,7 +79,7 @@ impl MariaDb {
     }
 
     fn restart(&mut self) {
-        self.child = Self::spawn(self.dir.path(), self.port);
+        self.child = Self::spawn(self.dir.path());
     }
 }
 
@@ -90,14 +99,13 @@ async fn a_database_restart_refuses_sends_meanwhile_and_recovers_without_losing_
     let mut db = MariaDb::install();
     db.wait_ready().await;
     // Parley's own database on that server.
-    let server = format!("mysql://root@127.0.0.1:{}", db.port);
     {
         use sqlx::Connection;
-        let mut c = sqlx::MySqlConnection::connect(&format!("{server}/mysql")).await.unwrap();
+        let mut c = sqlx::MySqlConnection::connect(&db.url("mysql")).await.unwrap();
         sqlx::Executor::execute(&mut c, "CREATE DATABASE parley").await.unwrap();
     }
     let app = support::spawn_app_with(|s| {
-        s.database_url = format!("{server}/parley");
+        s.database_url = db.url("parley");
         // The outage is the database's alone.
         s.redis_url = None;
     })
