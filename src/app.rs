@@ -116,6 +116,11 @@ impl App {
         self.listener.local_addr()
     }
 
+    /// The address `--metrics-bind` bound (a port the system chose, for `:0`), if set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
     /// Serves until `shutdown` resolves. Then it stops accepting connections,
     /// closes every socket's transport (clients see the connection drop, as
     /// when a server goes away, and reconnect by themselves), records each

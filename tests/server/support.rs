@@ -86,6 +86,7 @@ type Serving = JoinHandle<std::io::Result<()>>;
 async fn start(mut settings: Settings) -> (Settings, oneshot::Sender<()>, Serving) {
     let app = App::build(settings.clone()).await.expect("app builds");
     settings.bind = app.local_addr().unwrap();
+    settings.metrics_bind = app.metrics_addr();
     let (stop, stopped) = oneshot::channel::<()>();
     let handle = tokio::spawn(app.run(async move {
         let _ = stopped.await;
@@ -107,6 +108,11 @@ impl TestApp {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// A URL on the `--metrics-bind` address (with `:0`, the port it bound).
+    pub fn metrics_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.settings.metrics_bind.expect("metrics_bind is set"))
     }
 
     /// Registers and logs in a user; the returned client holds the session cookie.
