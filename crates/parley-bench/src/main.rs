@@ -115,36 +115,7 @@ enum Scenario {
     },
     /// A team (docs/protocol.md Part C): private rooms, direct rooms, one
     /// large room, everyone connected with `membership`. Needs `users` first.
-    Team {
-        #[arg(long, default_value_t = 2000)]
-        users: usize,
-        /// Private rooms; each person is a member of --rooms-per-user of them.
-        #[arg(long, default_value_t = 200)]
-        rooms: usize,
-        #[arg(long, default_value_t = 20)]
-        rooms_per_user: usize,
-        /// Direct rooms of two per person (even).
-        #[arg(long, default_value_t = 10)]
-        directs_per_user: usize,
-        /// Members of the one large room (the first users), for CPU per delivery.
-        #[arg(long, default_value_t = 1000)]
-        big_room: usize,
-        /// Sockets connecting at once.
-        #[arg(long, default_value_t = 200)]
-        concurrency: usize,
-        /// `GET /api/rooms` per second, by a person with rooms_per_user + directs_per_user rooms.
-        #[arg(long, default_value_t = 200.0)]
-        list_rate: f64,
-        #[arg(long, default_value_t = 10)]
-        list_secs: u64,
-        #[arg(long, default_value_t = 10)]
-        senders: usize,
-        /// Messages per second into the large room, all senders together.
-        #[arg(long, default_value_t = 40.0)]
-        rate: f64,
-        #[arg(long, default_value_t = 10)]
-        secs: u64,
-    },
+    Team(team::TeamShape),
     /// GET /api/messages/<room> at a concurrency.
     History {
         /// The room to read; without it, a new room filled with `--fill` messages.
@@ -217,33 +188,8 @@ async fn run(cli: Cli) -> Result<serde_json::Value> {
             let users = load_users(&cli.users_file)?;
             scenarios::reconnect(&base, &users, clients, &restart, Duration::from_millis(spread_ms)).await
         }
-        Scenario::Team {
-            users: n,
-            rooms,
-            rooms_per_user,
-            directs_per_user,
-            big_room,
-            concurrency,
-            list_rate,
-            list_secs,
-            senders,
-            rate,
-            secs,
-        } => {
+        Scenario::Team(shape) => {
             let users = load_users(&cli.users_file)?;
-            let shape = team::TeamShape {
-                users: n,
-                rooms,
-                rooms_per_user,
-                directs_per_user,
-                big_room,
-                concurrency,
-                list_rate,
-                list_secs,
-                senders,
-                rate,
-                secs,
-            };
             team::team(&base, &users, server, &shape).await
         }
         Scenario::History { room, fill, concurrency, secs } => {

@@ -31,18 +31,35 @@ use crate::scenarios::{Deliveries, FanoutSetup, fanout_step};
 /// At most this many ids in one request (docs/protocol.md, Limits).
 const IDS_PER_REQUEST: usize = 100;
 
+#[derive(clap::Args)]
 pub struct TeamShape {
+    #[arg(long, default_value_t = 2000)]
     pub users: usize,
+    /// Private rooms; each person is a member of --rooms-per-user of them.
+    #[arg(long, default_value_t = 200)]
     pub rooms: usize,
+    #[arg(long, default_value_t = 20)]
     pub rooms_per_user: usize,
+    /// Direct rooms of two per person (even).
+    #[arg(long, default_value_t = 10)]
     pub directs_per_user: usize,
+    /// Members of the one large room (the first users), for CPU per delivery.
+    #[arg(long, default_value_t = 1000)]
     pub big_room: usize,
     /// Sockets connecting at once.
+    #[arg(long, default_value_t = 200)]
     pub concurrency: usize,
+    /// `GET /api/rooms` per second, by a person with rooms_per_user + directs_per_user rooms.
+    #[arg(long, default_value_t = 200.0)]
     pub list_rate: f64,
+    #[arg(long, default_value_t = 10)]
     pub list_secs: u64,
+    #[arg(long, default_value_t = 10)]
     pub senders: usize,
+    /// Messages per second into the large room, all senders together.
+    #[arg(long, default_value_t = 40.0)]
     pub rate: f64,
+    #[arg(long, default_value_t = 10)]
     pub secs: u64,
 }
 
