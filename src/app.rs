@@ -61,8 +61,8 @@ impl App {
         Ok(app)
     }
 
-    /// Builds from parts the caller made (tests choose the store, listener and clock).
-    pub fn with_parts(
+    /// Builds from the parts [`App::build`] made.
+    fn with_parts(
         settings: Settings,
         store: Arc<dyn Store>,
         cluster: Option<Arc<dyn Cluster>>,
@@ -116,13 +116,14 @@ impl App {
         self.listener.local_addr()
     }
 
-    /// The address of `--metrics-bind`, if set.
-    pub fn metrics_addr(&self) -> Option<SocketAddr> {
-        self.metrics_listener.as_ref().and_then(|l| l.local_addr().ok())
-    }
-
+    /// The chat service, for tests that publish an event no route sends yet.
     pub fn chat(&self) -> &Chat {
         &self.chat
+    }
+
+    /// The address `--metrics-bind` bound (a port the system chose, for `:0`), if set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     /// Serves until `shutdown` resolves. Then it stops accepting connections,

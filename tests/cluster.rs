@@ -5,101 +5,19 @@
 //! them); skipped otherwise.
 
 use std::collections::BTreeSet;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use parley_testdb::{Backend, TestDb};
 use parley_client::{HttpClient, SioClient};
 use serde_json::{Value, json};
 
-const WAIT: Duration = Duration::from_secs(5);
-const PASSWORD: &str = "correct horse";
+#[path = "server/support.rs"]
+mod support;
 
-/// One `parley` process.
-struct Instance {
-    child: Child,
-    base: String,
-}
-
-impl Instance {
-    async fn start(database_url: &str, redis_url: &str, prefix: &str, env: &[(&str, &str)]) -> Self {
-        // The instance binds a port the system chooses and says which in its
-        // log. (A port found free here and handed over could be taken by an
-        // instance of a test running beside this one; this one would then
-        // fail to bind, and the other's would answer in its place.)
-        let mut child = Command::new(env!("CARGO_BIN_EXE_parley"))
-            .env("PARLEY_BIND", "127.0.0.1:0")
-            .env("DATABASE_URL", database_url)
-            .env("PARLEY_REDIS_URL", redis_url)
-            .env("PARLEY_REDIS_PREFIX", prefix)
-            .env("PARLEY_LOG", "warn,parley=info")
-            .env("NO_COLOR", "1")
-            .env("PARLEY_MESSAGE_RATE", "1000")
-            .env("PARLEY_MESSAGE_BURST", "1000")
-            .env("PARLEY_MAX_CONNECTIONS_PER_ADDRESS", "0")
-            // Many users register from 127.0.0.1, several at once.
-            .env("PARLEY_REGISTRATIONS_PER_ADDRESS", "100000")
-            .env("PARLEY_HASH_QUEUE", "10000")
-            .env("PARLEY_ROOM_CREATE_BURST", "1000")
-            .env("PARLEY_JOIN_BURST", "1000")
-            .env("PARLEY_TYPING_BURST", "1000")
-            .envs(env.iter().copied())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("parley starts");
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let (found, address) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            use std::io::BufRead;
-            // Reads the log to its end, so the instance never blocks on a full pipe.
-            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
-                if line.contains("Parley is listening")
-                    && let Some(at) = line.find("127.0.0.1:")
-                {
-                    let port: String = line[at + 10..].chars().take_while(char::is_ascii_digit).collect();
-                    let _ = found.send(port);
-                }
-            }
-        });
-        let Ok(port) = address.recv_timeout(Duration::from_secs(10)) else {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("the instance did not log its address");
-        };
-        // Owned at once, so Drop kills and reaps it whatever happens next.
-        let instance = Self { child, base: format!("http://127.0.0.1:{port}") };
-        let http = HttpClient::new(&instance.base);
-        for _ in 0..200 {
-            if http.inner().get(format!("{}/readyz", instance.base)).send().await.is_ok_and(|r| r.status() == 200) {
-                return instance;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("instance on {} did not become ready", instance.base);
-    }
-
-    /// Stops it as a deploy does (SIGTERM) and waits until it has exited.
-    fn terminate(&mut self) {
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
-        let _ = self.child.wait();
-    }
-
-    fn kill9(&mut self) {
-        let _ = Command::new("kill").args(["-KILL", &self.child.id().to_string()]).status();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Instance {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use support::{Backend, Process, TestDb, WAIT, join, login_at, send_ok as send};
 
 struct Cluster {
-    nodes: Vec<Instance>,
+    nodes: Vec<Process>,
     /// The Redis URL and key prefix the instances share.
     redis: String,
     prefix: String,
@@ -111,43 +29,30 @@ async fn cluster(n: usize) -> Option<Cluster> {
     cluster_with(n, &[]).await
 }
 
+/// [`cluster`] with these environment variables (after the tests' relaxed limits).
 async fn cluster_with(n: usize, env: &[(&str, &str)]) -> Option<Cluster> {
     let (Some(backend), Ok(redis)) = (Backend::from_env(), std::env::var("PARLEY_TEST_REDIS_URL")) else {
         eprintln!("skipped: set PARLEY_TEST_DATABASE (with its URL) and PARLEY_TEST_REDIS_URL");
         return None;
     };
     let db = TestDb::create(backend).await.expect("database server configured");
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-    let prefix = format!("parley-cluster-test-{}-{nanos}", std::process::id());
+    let prefix = support::unique_prefix();
+    let shared = [("DATABASE_URL", db.url.as_str()), ("PARLEY_REDIS_URL", redis.as_str()), ("PARLEY_REDIS_PREFIX", prefix.as_str())];
+    let env = [&shared[..], env].concat();
     // The first instance creates the tables; the others find them.
-    let mut nodes = vec![Instance::start(&db.url, &redis, &prefix, env).await];
-    for _ in 1..n {
-        nodes.push(Instance::start(&db.url, &redis, &prefix, env).await);
+    let mut nodes = Vec::with_capacity(n);
+    for _ in 0..n {
+        nodes.push(Process::spawn_relaxed(&env).await);
     }
     Some(Cluster { nodes, redis, prefix, _db: db })
 }
 
-/// A user logged in through `instance`, with a connected socket there.
-async fn user_on(instance: &Instance, name: &str) -> (HttpClient, SioClient) {
-    let http = HttpClient::new(&instance.base);
-    if http.api_register(name, &format!("{name}@example.test"), PASSWORD).await.unwrap().status() != 201 {
-        // Registered through another instance before: just log in.
-    }
-    assert_eq!(http.api_login(name, PASSWORD).await.unwrap().status(), 200);
-    let mut s = SioClient::connect(&instance.base, http.sio_options()).await.unwrap();
-    s.wait_for("connection_success", |_| true, WAIT).await.unwrap();
-    (http, s)
-}
-
-async fn join(s: &SioClient, room: i64) {
-    let ack = s.emit_with_ack("join_room", json!({"room_id": room}), WAIT).await.unwrap();
-    assert_eq!(ack["ok"], true, "{ack}");
-}
-
-async fn send(s: &SioClient, room: i64, text: &str) -> i64 {
-    let ack = s.emit_with_ack("send_message", json!({"room_id": room, "message": text}), WAIT).await.unwrap();
-    assert_eq!(ack["ok"], true, "{ack}");
-    ack["id"].as_i64().unwrap()
+/// A user logged in through `instance` (registered there, or through another
+/// instance before), with a connected socket there.
+async fn user_on(instance: &Process, name: &str) -> (HttpClient, SioClient) {
+    let http = login_at(&instance.base, name).await;
+    let socket = instance.socket(&http).await;
+    (http, socket)
 }
 
 #[tokio::test]
@@ -219,7 +124,7 @@ async fn the_users_of_a_stopped_instance_go_offline_elsewhere_at_once() {
     let (_, mut bob) = user_on(&c.nodes[1], "bob").await;
     let (_, _ann) = user_on(&c.nodes[0], "ann").await;
     bob.wait_for("presence", |p| p["username"] == "ann" && p["is_online"] == true, WAIT).await.unwrap();
-    c.nodes[0].terminate();
+    c.nodes[0].terminate().await;
     let gone = bob.wait_for("presence", |p| p["username"] == "ann", WAIT).await.expect("ann goes offline");
     assert_eq!(gone["is_online"], false);
 }
@@ -231,7 +136,7 @@ async fn the_users_of_a_killed_instance_go_offline_elsewhere_within_thirty_secon
     let (_, _ann) = user_on(&c.nodes[0], "ann").await;
     bob.wait_for("presence", |p| p["username"] == "ann" && p["is_online"] == true, WAIT).await.unwrap();
     let killed = Instant::now();
-    c.nodes[0].kill9();
+    c.nodes[0].kill().await;
     let gone = bob
         .wait_for("presence", |p| p["username"] == "ann", Duration::from_secs(30))
         .await
@@ -433,7 +338,7 @@ async fn a_user_lingering_on_an_instance_that_dies_goes_offline_elsewhere() {
     ann.close().await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     // Dies within ann's linger: the instance that would have announced her offline is gone.
-    c.nodes[0].kill9();
+    c.nodes[0].kill().await;
     let gone = bob
         .wait_for("presence", |p| p["username"] == "ann", Duration::from_secs(30))
         .await

@@ -11,15 +11,19 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use parley::{App, Settings};
-use parley_client::{HttpClient, SioClient};
+use parley_client::SioClient;
 use serde_json::json;
+
+#[path = "server/support.rs"]
+mod support;
 
 const ACK: Duration = Duration::from_secs(20);
 
+/// A MariaDB server of the test's own, reached through a unix socket in its
+/// directory (no TCP port, so none to find free and none another test could
+/// take while it is down).
 struct MariaDb {
     child: Child,
-    port: u16,
     dir: tempfile::TempDir,
 }
 
@@ -34,16 +38,14 @@ impl MariaDb {
             .status()
             .expect("mariadb-install-db runs");
         assert!(status.success());
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = Self::spawn(dir.path(), port);
-        Self { child, port, dir }
+        let child = Self::spawn(dir.path());
+        Self { child, dir }
     }
 
-    fn spawn(dir: &Path, port: u16) -> Child {
+    fn spawn(dir: &Path) -> Child {
         Command::new("mariadbd")
-            .args(["--no-defaults", "--user=root", "--bind-address=127.0.0.1", "--skip-name-resolve"])
+            .args(["--no-defaults", "--user=root", "--skip-networking", "--skip-name-resolve"])
             .arg(format!("--datadir={}", dir.join("data").display()))
-            .arg(format!("--port={port}"))
             .arg(format!("--socket={}", dir.join("sock").display()))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -51,9 +53,18 @@ impl MariaDb {
             .expect("mariadbd starts")
     }
 
+    fn socket(&self) -> std::path::PathBuf {
+        self.dir.path().join("sock")
+    }
+
+    /// The URL of one of its databases.
+    fn url(&self, database: &str) -> String {
+        format!("mysql://root@localhost/{database}?socket={}", self.socket().display())
+    }
+
     async fn wait_ready(&self) {
         for _ in 0..200 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.is_ok() {
+            if tokio::net::UnixStream::connect(self.socket()).await.is_ok() {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -68,7 +79,7 @@ impl MariaDb {
     }
 
     fn restart(&mut self) {
-        self.child = Self::spawn(self.dir.path(), self.port);
+        self.child = Self::spawn(self.dir.path());
     }
 }
 
@@ -87,29 +98,23 @@ async fn a_database_restart_refuses_sends_meanwhile_and_recovers_without_losing_
     }
     let mut db = MariaDb::install();
     db.wait_ready().await;
-    let mut settings = Settings::defaults();
-    settings.bind = "127.0.0.1:0".parse().unwrap();
-    settings.database_url = format!("mysql://root@127.0.0.1:{}/mysql", db.port);
-    settings.message_rate = 1000;
-    settings.message_burst = 1000;
-    settings.registrations_per_address = 100_000;
-    settings.hash_queue = 10_000;
     // Parley's own database on that server.
     {
         use sqlx::Connection;
-        let mut c = sqlx::MySqlConnection::connect(&settings.database_url).await.unwrap();
+        let mut c = sqlx::MySqlConnection::connect(&db.url("mysql")).await.unwrap();
         sqlx::Executor::execute(&mut c, "CREATE DATABASE parley").await.unwrap();
     }
-    settings.database_url = format!("mysql://root@127.0.0.1:{}/parley", db.port);
-    let app = App::build(settings).await.unwrap();
-    let base = format!("http://{}", app.local_addr().unwrap());
-    tokio::spawn(app.run(std::future::pending()));
+    let app = support::spawn_app_with(|s| {
+        s.database_url = db.url("parley");
+        // The outage is the database's alone.
+        s.redis_url = None;
+    })
+    .await;
+    let base = app.base.clone();
 
-    let http = HttpClient::new(&base);
-    http.register_and_login("ann", "correct horse").await.unwrap();
-    let mut s = SioClient::connect(&base, http.sio_options()).await.unwrap();
-    s.wait_for("connection_success", |_| true, ACK).await.unwrap();
-    assert_eq!(s.emit_with_ack("join_room", json!({"room_id": 1}), ACK).await.unwrap()["ok"], true);
+    let http = app.user("ann").await;
+    let s = app.socket(&http).await;
+    support::join(&s, 1).await;
 
     let mut acked: HashMap<String, i64> = HashMap::new();
     let mut refused: Vec<String> = Vec::new();

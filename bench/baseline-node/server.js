@@ -55,7 +55,8 @@ async function main() {
     server.once('error', reject);
     server.listen(PORT, HOST, resolve);
   });
-  console.log(`parley-baseline-node listening on http://${HOST}:${PORT}`);
+  // The port bound (PORT=0: one the system chose); bench/run reads it here.
+  console.log(`parley-baseline-node listening on http://${HOST}:${server.address().port}`);
 
   let stopping = false;
   const stop = () => {

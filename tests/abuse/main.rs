@@ -6,7 +6,6 @@
 //! keep working.
 
 #[path = "../server/support.rs"]
-#[allow(dead_code)]
 mod support;
 
 mod login_race; // 1. parallel logins

@@ -60,13 +60,13 @@ async fn metrics_need_the_token_on_the_main_address() {
 
 #[tokio::test]
 async fn metrics_bind_serves_metrics_on_an_address_of_its_own() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let app = spawn_app_with(|s| s.metrics_bind = Some(format!("127.0.0.1:{port}").parse().unwrap())).await;
+    // A port the system chooses: one found free here could be taken before the app binds it.
+    let app = spawn_app_with(|s| s.metrics_bind = Some("127.0.0.1:0".parse().unwrap())).await;
     let http = reqwest::Client::new();
-    let r = http.get(format!("http://127.0.0.1:{port}/metrics")).send().await.unwrap();
+    let r = http.get(app.metrics_url("/metrics")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     assert!(r.text().await.unwrap().contains("parley_connections_open"));
-    let r = http.get(format!("http://127.0.0.1:{port}/api/rooms")).send().await.unwrap();
+    let r = http.get(app.metrics_url("/api/rooms")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND, "only metrics there");
     let r = http.get(app.url("/metrics")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND, "and not on the main address");

@@ -7,16 +7,15 @@
 // (default ../../target/debug/parley relative to this folder), which must have
 // been built with the web client embedded (`cd /work/main && cargo build`).
 
-import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import { io } from 'socket.io-client';
+import { spawnParley, terminate } from '../js/server-process.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -78,33 +77,24 @@ process.on('exit', () => {
   }
 });
 
-/** A port that was free a moment ago on 127.0.0.1. */
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
 /**
  * One Parley server: a temporary directory with its SQLite database and a port,
  * kept across stop()/start() so a restart serves the same data on the same address.
+ * The first start binds a port the system chooses (see ../js/server-process.js).
  */
 export class ParleyServer {
-  constructor({ tmpdir, port, env }) {
+  constructor({ tmpdir, env }) {
     this.tmpdir = tmpdir;
-    this.port = port;
-    this.base = `http://127.0.0.1:${port}`;
+    /** Known once started. */
+    this.port = null;
+    this.base = null;
     this.dbPath = path.join(tmpdir, 'parley.db');
     this.extraEnv = env;
     this.child = null;
     this.exited = null;
-    this.output = '';
+    /** Output of the earlier starts, and how to read the running one's. */
+    this.earlierOutput = '';
+    this.currentOutput = () => '';
     this.starts = 0;
   }
 
@@ -120,7 +110,7 @@ export class ParleyServer {
       throw new Error(`Chromium not found at ${CHROMIUM} (set CHROMIUM_BIN to another path).`);
     }
     const tmpdir = await mkdtemp(path.join(os.tmpdir(), 'parley-browser-'));
-    const server = new ParleyServer({ tmpdir, port: await freePort(), env });
+    const server = new ParleyServer({ tmpdir, env });
     try {
       await server.start();
     } catch (err) {
@@ -135,7 +125,7 @@ export class ParleyServer {
   }
 
   log() {
-    return this.output;
+    return `${this.earlierOutput}${this.currentOutput()}`.slice(-64 * 1024);
   }
 
   /** Starts the binary (again) on this server's port and database; waits for GET /healthz. */
@@ -155,11 +145,10 @@ export class ParleyServer {
 
   async spawnOnce() {
     this.starts += 1;
-    const child = spawn(PARLEY_BIN, [], {
+    const started = await spawnParley(PARLEY_BIN, {
       cwd: this.tmpdir,
+      port: this.port ?? 0,
       env: {
-        ...process.env,
-        PARLEY_BIND: `127.0.0.1:${this.port}`,
         DATABASE_URL: `sqlite:${this.dbPath}`,
         PARLEY_LOG: 'warn',
         // Every browser and tab of the suite comes from 127.0.0.1.
@@ -174,46 +163,22 @@ export class ParleyServer {
         PARLEY_TYPING_BURST: '1000',
         ...this.extraEnv,
       },
-      stdio: ['ignore', 'pipe', 'pipe'],
+    }).catch((err) => {
+      this.earlierOutput += `${this.currentOutput()}${err.message}\n`;
+      this.currentOutput = () => '';
+      throw err;
     });
+    const { child } = started;
     running.add(child);
     this.child = child;
-    const keep = (chunk) => {
-      this.output += chunk.toString();
-      if (this.output.length > 64 * 1024) this.output = this.output.slice(-64 * 1024);
-    };
-    child.stdout.on('data', keep);
-    child.stderr.on('data', keep);
-    let exitInfo = null;
-    this.exited = new Promise((resolve) => {
-      child.on('exit', (code, signal) => {
-        running.delete(child);
-        exitInfo = { code, signal };
-        resolve(exitInfo);
-      });
+    this.port = started.port;
+    this.base = started.base;
+    this.earlierOutput += this.currentOutput();
+    this.currentOutput = started.log;
+    this.exited = started.exited.then((info) => {
+      running.delete(child);
+      return info;
     });
-
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      if (exitInfo) {
-        throw new Error(
-          `Parley exited during start (code ${exitInfo.code}, signal ${exitInfo.signal}). Output:\n${this.output}`,
-        );
-      }
-      try {
-        const res = await fetch(`${this.base}/healthz`, { signal: AbortSignal.timeout(1000) });
-        await res.arrayBuffer();
-        if (res.status === 200) return;
-      } catch {
-        // not listening yet
-      }
-      if (Date.now() > deadline) {
-        child.kill('SIGKILL');
-        await this.exited;
-        throw new Error(`Parley did not answer GET /healthz with 200 within 10 s. Output:\n${this.output}`);
-      }
-      await sleep(50);
-    }
   }
 
   /**
@@ -222,18 +187,7 @@ export class ParleyServer {
    */
   async stop() {
     if (!this.child) return { code: null, signal: null };
-    if (!this.isRunning) return this.exited;
-    this.child.kill('SIGTERM');
-    let timer;
-    const timeout = new Promise((resolve) => {
-      timer = setTimeout(() => resolve(null), 10_000);
-    });
-    const info = await Promise.race([this.exited, timeout]);
-    clearTimeout(timer);
-    if (info) return info;
-    this.child.kill('SIGKILL');
-    await this.exited;
-    return { code: null, signal: 'SIGKILL (did not exit within 10 s of SIGTERM)' };
+    return terminate(this);
   }
 
   /** Stops the server (if running) and removes its directory; resolves with the exit info. */

@@ -10,10 +10,9 @@
 //! ```
 
 #[path = "../server/support.rs"]
-#[allow(dead_code)]
 mod support;
 
-mod instance;
+mod redis_server;
 
 mod disk_full; // SQLite's filesystem fills up and frees again
 mod redis_restart; // Redis restarted under two running instances

@@ -21,23 +21,19 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use parley_testdb::{Backend, TestDb};
 use parley_client::{HttpClient, SioClient};
 use serde_json::{Value, json};
 
-use crate::instance::{Instance, Redis};
-use crate::support::{PASSWORD, WAIT, unique_prefix};
+use crate::redis_server::Redis;
+use crate::support::{Backend, Process, TestDb, WAIT, join, login_at, unique_prefix};
 
 const RECOVERY: Duration = Duration::from_secs(20);
 
-async fn user_on(instance: &crate::support::Process, name: &str) -> (HttpClient, SioClient) {
-    let http = HttpClient::new(&instance.base);
-    let _ = http.api_register(name, &format!("{name}@example.test"), PASSWORD).await.unwrap();
-    assert_eq!(http.api_login(name, PASSWORD).await.unwrap().status(), 200);
-    let mut s = SioClient::connect(&instance.base, http.sio_options()).await.unwrap();
-    s.wait_for("connection_success", |_| true, WAIT).await.unwrap();
-    let ack = s.emit_with_ack("join_room", json!({"room_id": 1}), WAIT).await.unwrap();
-    assert_eq!(ack["ok"], true, "{ack}");
+/// A user logged in through `instance`, with a socket there in room 1.
+async fn user_on(instance: &Process, name: &str) -> (HttpClient, SioClient) {
+    let http = login_at(&instance.base, name).await;
+    let s = instance.socket(&http).await;
+    join(&s, 1).await;
     (http, s)
 }
 
@@ -132,8 +128,8 @@ async fn a_redis_restart_under_two_instances_loses_no_acked_message_and_fan_out_
     let env = [("DATABASE_URL", db.url.as_str()), ("PARLEY_REDIS_PREFIX", prefix.as_str())];
     let url = redis.url();
     let env: Vec<(&str, &str)> = env.into_iter().chain([("PARLEY_REDIS_URL", url.as_str())]).collect();
-    let a = Instance::start(&env).await;
-    let b = Instance::start(&env).await;
+    let a = Process::spawn_relaxed(&env).await;
+    let b = Process::spawn_relaxed(&env).await;
     let (ann_http, mut ann) = user_on(&a, "ann").await;
     let (bob_http, mut bob) = user_on(&b, "bob").await;
     let both: BTreeSet<String> = ["ann", "bob"].map(String::from).into();

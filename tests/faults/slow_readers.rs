@@ -36,8 +36,7 @@ use tokio::net::TcpSocket;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use crate::instance::Instance;
-use crate::support::{PASSWORD, WAIT};
+use crate::support::{PASSWORD, Process, WAIT};
 
 const USERS: usize = 20;
 const SOCKETS_PER_USER: usize = 50;
@@ -168,7 +167,7 @@ async fn five_percent_of_a_thousand_sockets_stop_reading_and_the_others_are_serv
     let started = Instant::now();
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite:{}", dir.path().join("parley.db").display());
-    let server = Instance::start(&[
+    let server = Process::spawn_relaxed(&[
         ("DATABASE_URL", db.as_str()),
         ("PARLEY_SOCKET_QUEUE", &SOCKET_QUEUE.to_string()),
         // Heartbeats far apart: only a full queue closes a socket here.

@@ -4,14 +4,13 @@
 // The suite never builds the server: it runs the binary named by PARLEY_BIN,
 // by default ../../target/debug/parley relative to this folder.
 
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { io } from 'socket.io-client';
+import { spawnParley, terminate } from './server-process.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -49,19 +48,6 @@ process.on('exit', () => {
   }
 });
 
-/** A port that was free a moment ago on 127.0.0.1. */
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 let userCounter = 0;
@@ -74,31 +60,32 @@ export function uniqueName(prefix = 'user') {
 }
 
 /**
- * Starts a Parley server on a free port with a new SQLite database in a new
- * temporary directory, and waits until /healthz answers 200.
+ * Starts a Parley server on a port the system chooses, with a new SQLite
+ * database in a new temporary directory, and waits until /healthz answers 200.
  */
 export async function startServer() {
   if (!existsSync(PARLEY_BIN)) {
     throw new Error(MISSING_BINARY);
   }
   const tmpdir = await mkdtemp(path.join(os.tmpdir(), 'parley-js-'));
-  const port = await freePort();
   try {
-    return new Server({ base: `http://127.0.0.1:${port}`, port, tmpdir, ...(await launch(tmpdir, port)) });
+    return new Server({ tmpdir, ...(await launch(tmpdir, 0)) });
   } catch (err) {
     await rm(tmpdir, { recursive: true, force: true });
     throw err;
   }
 }
 
-/** Spawns the binary on `port` with the database in `tmpdir`; resolves once /healthz answers 200. */
+/**
+ * Spawns the binary with the database in `tmpdir`, on `port` (0: the system
+ * chooses); resolves once /healthz answers 200. Running servers are killed
+ * if the test process exits without stopping them.
+ */
 async function launch(tmpdir, port) {
-  const base = `http://127.0.0.1:${port}`;
-  const child = spawn(PARLEY_BIN, [], {
+  const started = await spawnParley(PARLEY_BIN, {
     cwd: tmpdir,
+    port,
     env: {
-      ...process.env,
-      PARLEY_BIND: `127.0.0.1:${port}`,
       DATABASE_URL: `sqlite:${path.join(tmpdir, 'parley.db')}`,
       PARLEY_LOG: 'warn',
       PARLEY_TYPING_TTL_MS: String(TYPING_TTL_MS),
@@ -113,52 +100,10 @@ async function launch(tmpdir, port) {
       PARLEY_JOIN_BURST: '1000',
       PARLEY_TYPING_BURST: '1000',
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
   });
-  running.add(child);
-
-  let output = '';
-  const keep = (chunk) => {
-    output += chunk.toString();
-    if (output.length > 64 * 1024) output = output.slice(-64 * 1024);
-  };
-  child.stdout.on('data', keep);
-  child.stderr.on('data', keep);
-
-  const exited = new Promise((resolve) => {
-    child.on('exit', (code, signal) => {
-      running.delete(child);
-      resolve({ code, signal });
-    });
-  });
-  let exitInfo = null;
-  exited.then((info) => {
-    exitInfo = info;
-  });
-
-  // Wait for /healthz.
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    if (exitInfo) {
-      throw new Error(
-        `Parley exited during start (code ${exitInfo.code}, signal ${exitInfo.signal}). Output:\n${output}`,
-      );
-    }
-    try {
-      const res = await fetch(`${base}/healthz`, { signal: AbortSignal.timeout(1000) });
-      await res.arrayBuffer();
-      if (res.status === 200) break;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) {
-      child.kill('SIGKILL');
-      await exited;
-      throw new Error(`Parley did not answer GET /healthz with 200 within 10 s. Output:\n${output}`);
-    }
-    await sleep(50);
-  }
-  return { child, exited, log: () => output };
+  running.add(started.child);
+  started.exited.then(() => running.delete(started.child));
+  return started;
 }
 
 /** One running server, with the sockets the tests opened against it. */
@@ -294,29 +239,27 @@ export class Server {
 
   /**
    * Stops the process as a deploy does (SIGTERM), leaving the sockets to see
-   * it go, and starts it again on the same port and database. Resolves with
-   * the old process's exit {code, signal}.
+   * it go, and starts it again on the same port and database (the port it
+   * had: the clients come back to it). Resolves with the old process's exit
+   * {code, signal}.
    */
   async restart() {
     const info = await this.terminate();
-    Object.assign(this, await launch(this.tmpdir, this.port));
-    return info;
+    // Right after a stop the port can still be held for a moment: retry the bind.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        Object.assign(this, await launch(this.tmpdir, this.port));
+        return info;
+      } catch (err) {
+        if (attempt >= 5 || !/exited during start/.test(err.message)) throw err;
+        await sleep(200 * attempt);
+      }
+    }
   }
 
   /** SIGTERM (SIGKILL after 10 s); resolves with the exit {code, signal}. */
-  async terminate() {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return this.exited;
-    this.child.kill('SIGTERM');
-    let timer;
-    const timeout = new Promise((resolve) => {
-      timer = setTimeout(() => resolve(null), 10_000);
-    });
-    const info = await Promise.race([this.exited, timeout]);
-    clearTimeout(timer);
-    if (info) return info;
-    this.child.kill('SIGKILL');
-    await this.exited;
-    return { code: null, signal: 'SIGKILL (did not exit within 10 s of SIGTERM)' };
+  terminate() {
+    return terminate(this);
   }
 }
 

@@ -9,11 +9,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile, mkdir } from 'node:fs/promises';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { io } from 'socket.io-client';
-import { PARLEY_BIN, freePort } from './helpers.js';
+import { PARLEY_BIN } from './helpers.js';
+import { spawnParley } from './server-process.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const pgUrl = process.env.PARLEY_TEST_POSTGRES_URL;
@@ -26,28 +28,52 @@ const skip = !pgUrl || !redisUrl || !nginx
 const children = [];
 process.on('exit', () => children.forEach((c) => c.kill('SIGKILL')));
 
-async function waitHttp(url, timeoutMs = 10000) {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    try {
-      const r = await fetch(url);
-      if (r.ok) return;
-    } catch { /* not yet */ }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`${url} did not answer`);
+async function startParley(databaseUrl, prefix) {
+  const started = await spawnParley(PARLEY_BIN, {
+    readyPath: '/readyz',
+    env: { DATABASE_URL: databaseUrl, PARLEY_REDIS_URL: redisUrl, PARLEY_REDIS_PREFIX: prefix, PARLEY_LOG: 'warn' },
+  });
+  children.push(started.child);
+  return started;
 }
 
-async function startParley(databaseUrl, prefix) {
-  const port = await freePort();
-  const child = spawn(PARLEY_BIN, [], {
-    env: { ...process.env, PARLEY_BIND: `127.0.0.1:${port}`, DATABASE_URL: databaseUrl,
-           PARLEY_REDIS_URL: redisUrl, PARLEY_REDIS_PREFIX: prefix, PARLEY_LOG: 'warn' },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  children.push(child);
-  await waitHttp(`http://127.0.0.1:${port}/readyz`);
-  return { port, child };
+/**
+ * nginx cannot listen on a port the system chooses (`listen 127.0.0.1:0` is
+ * refused), so the front takes a port that was free a moment ago; when
+ * another process took it in between, nginx exits and the next port is tried.
+ * Each try's answers carry a token of its own, so another server answering
+ * on that port is never taken for this nginx. Resolves with {proxy, base}.
+ */
+async function startFront(dir, site) {
+  for (let attempt = 1; ; attempt++) {
+    const port = await new Promise((resolve, reject) => {
+      const srv = net.createServer();
+      srv.on('error', reject);
+      srv.listen(0, '127.0.0.1', () => {
+        const { port } = srv.address();
+        srv.close(() => resolve(port));
+      });
+    });
+    const token = `${process.pid}-${Date.now()}-${attempt}`;
+    await writeFile(path.join(dir, 'parley.conf'), site
+      .replace('listen 80;', `listen 127.0.0.1:${port};`)
+      .replace('location / {', `location / {\n        add_header X-Test-Front ${token} always;`));
+    const proxy = spawn(nginx, ['-p', dir, '-c', path.join(dir, 'nginx.conf'), '-g', 'daemon off;'], { stdio: 'inherit' });
+    children.push(proxy);
+    let gone = false;
+    proxy.on('exit', () => { gone = true; });
+    const base = `http://127.0.0.1:${port}`;
+    const deadline = Date.now() + 10000;
+    while (!gone && Date.now() < deadline) {
+      try {
+        const r = await fetch(`${base}/healthz`);
+        if (r.ok && r.headers.get('x-test-front') === token) return { proxy, base };
+      } catch { /* not yet */ }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    proxy.kill('SIGKILL');
+    if (attempt >= 5) throw new Error(`nginx did not start on a free port in ${attempt} tries (see its errors above)`);
+  }
 }
 
 async function login(base, username) {
@@ -79,14 +105,11 @@ test('a message crosses instances through the nginx front, with the official cli
     // The shipped site config, pointed at these two instances; the test also
     // asks nginx which instance answered.
     let site = await readFile(path.resolve(here, '../../deploy/nginx/parley.conf'), 'utf8');
-    const front = await freePort();
     site = site
       .replace(/server 127\.0\.0\.1:5001;\s*server 127\.0\.0\.1:5002;/, `server 127.0.0.1:${a.port};\n    server 127.0.0.1:${b.port};`)
-      .replace('listen 80;', `listen 127.0.0.1:${front};`)
       .replace('location / {', 'location / {\n        add_header X-Parley-Upstream $upstream_addr always;');
     assert.match(site, new RegExp(`server 127.0.0.1:${b.port};`));
     await mkdir(path.join(dir, 'tmp'));
-    await writeFile(path.join(dir, 'parley.conf'), site);
     await writeFile(path.join(dir, 'nginx.conf'), `
 user root;
 worker_processes 1;
@@ -103,10 +126,7 @@ http {
   include ${dir}/parley.conf;
 }
 `);
-    const proxy = spawn(nginx, ['-p', dir, '-c', path.join(dir, 'nginx.conf'), '-g', 'daemon off;'], { stdio: 'inherit' });
-    children.push(proxy);
-    const base = `http://127.0.0.1:${front}`;
-    await waitHttp(`${base}/healthz`);
+    const { proxy, base } = await startFront(dir, site);
 
     for (const name of ['ann', 'bob']) {
       const r = await fetch(`${base}/api/register`, {

@@ -1,4 +1,4 @@
-//! Black-box tests: each starts the real server on a free port with a fresh
+//! Black-box tests: each starts the real server on a port it chooses, with a fresh
 //! SQLite database, and talks to it over HTTP and Socket.IO as clients do.
 
 mod support;

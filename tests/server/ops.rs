@@ -80,34 +80,10 @@ async fn shutdown_records_last_seen_for_every_connected_user() {
 #[cfg(unix)]
 #[tokio::test]
 async fn the_binary_exits_cleanly_on_sigterm() {
-    let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_parley"))
-        .env("PARLEY_BIND", format!("127.0.0.1:{port}"))
-        .env("DATABASE_URL", format!("sqlite:{}/p.db", dir.path().display()))
-        .env("PARLEY_LOG", "warn")
-        .current_dir(dir.path())
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    let http = parley_client::HttpClient::new(&base);
-    let mut up = false;
-    for _ in 0..100 {
-        if http.inner().get(format!("{base}/healthz")).send().await.is_ok_and(|r| r.status() == 200) {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    assert!(up, "server came up");
-    http.register_and_login("ann", PASSWORD).await.unwrap();
-    let mut s = parley_client::SioClient::connect(&base, http.sio_options()).await.unwrap();
-    s.wait_for("connection_success", |_| true, WAIT).await.unwrap();
-
-    let pid = child.id().unwrap().to_string();
-    let killed = std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    assert!(killed.success());
-    s.disconnected(WAIT).await.expect("socket closed on shutdown");
-    let status = tokio::time::timeout(WAIT, child.wait()).await.expect("exits in time").unwrap();
+    let mut server = Process::spawn(&[]).await;
+    let http = server.user("ann").await;
+    let mut s = server.socket(&http).await;
+    let status = tokio::time::timeout(WAIT, server.terminate()).await.expect("exits in time");
     assert!(status.success(), "exit status {status:?}");
+    s.disconnected(WAIT).await.expect("socket closed on shutdown");
 }

@@ -1,8 +1,12 @@
-//! `spawn_app()` and `TestApp`: one server per test, with its own database.
+//! `spawn_app()` and `TestApp`: one server per test, with its own database;
+//! [`Process`]: the built binary as a process of its own. Shared by every
+//! black-box test binary (server, abuse, faults, cluster, outage, through
+//! `#[path]`), each of which uses a part of it.
+#![allow(dead_code)]
 
 use std::time::Duration;
 
-use parley_testdb::{Backend, TestDb};
+pub use parley_testdb::{Backend, TestDb};
 use parley::{App, Settings};
 use parley_client::{ConnectOptions, HttpClient, SioClient};
 use serde_json::{Value, json};
@@ -47,7 +51,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
     };
     let mut settings = Settings::defaults();
     settings.bind = "127.0.0.1:0".parse().unwrap();
-    settings.database_url = database_url.clone();
+    settings.database_url = database_url;
     settings.typing_ttl_ms = 400;
     // With PARLEY_TEST_REDIS_URL, the instance shares its state through Redis
     // under a key prefix of its own.
@@ -71,6 +75,8 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
     settings.typing_rate = 1000;
     settings.typing_burst = 1000;
     tweak(&mut settings);
+    // What `tweak` left (a test may bring a database server of its own).
+    let database_url = settings.database_url.clone();
     let (settings, stop, handle, chat) = start(settings).await;
     let base = format!("http://{}", settings.bind);
     TestApp { base, database_url, settings, _dir: dir, _db: db, stop: Some(stop), handle: Some(handle), chat }
@@ -100,6 +106,7 @@ async fn start(mut settings: Settings) -> (Settings, oneshot::Sender<()>, Servin
     let app = App::build(settings.clone()).await.expect("app builds");
     settings.bind = app.local_addr().unwrap();
     let chat = app.chat().clone();
+    settings.metrics_bind = app.metrics_addr();
     let (stop, stopped) = oneshot::channel::<()>();
     let handle = tokio::spawn(app.run(async move {
         let _ = stopped.await;
@@ -123,18 +130,19 @@ impl TestApp {
         format!("{}{path}", self.base)
     }
 
+    /// A URL on the `--metrics-bind` address (with `:0`, the port it bound).
+    pub fn metrics_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.settings.metrics_bind.expect("metrics_bind is set"))
+    }
+
     /// Registers and logs in a user; the returned client holds the session cookie.
     pub async fn user(&self, name: &str) -> HttpClient {
-        let http = self.http();
-        http.register_and_login(name, PASSWORD).await.expect("register and login");
-        http
+        user_at(&self.base, name).await
     }
 
     /// A connected socket of a logged-in user, its `connection_success` consumed.
     pub async fn socket(&self, http: &HttpClient) -> SioClient {
-        let mut s = SioClient::connect(&self.base, http.sio_options()).await.expect("socket connects");
-        s.wait_for("connection_success", |_| true, WAIT).await.expect("connection_success");
-        s
+        socket_at(&self.base, http).await
     }
 
     /// A user with a connected socket.
@@ -179,6 +187,31 @@ impl Drop for TestApp {
     }
 }
 
+/// Registers and logs in a user at `base`; the client holds the session cookie.
+pub async fn user_at(base: &str, name: &str) -> HttpClient {
+    let http = HttpClient::new(base);
+    http.register_and_login(name, PASSWORD).await.expect("register and login");
+    http
+}
+
+/// Logs in at `base` as a user registered there or on another instance of
+/// the same database, registering them first if nobody has.
+pub async fn login_at(base: &str, name: &str) -> HttpClient {
+    let http = HttpClient::new(base);
+    let registered = http.api_register(name, &format!("{name}@example.test"), PASSWORD).await.expect("register");
+    assert!(matches!(registered.status().as_u16(), 201 | 409), "register {name}: {}", registered.status());
+    let login = http.api_login(name, PASSWORD).await.expect("login");
+    assert_eq!(login.status(), 200, "login {name}");
+    http
+}
+
+/// A connected socket at `base` of a logged-in user, its `connection_success` consumed.
+pub async fn socket_at(base: &str, http: &HttpClient) -> SioClient {
+    let mut s = SioClient::connect(base, http.sio_options()).await.expect("socket connects");
+    s.wait_for("connection_success", |_| true, WAIT).await.expect("connection_success");
+    s
+}
+
 /// Joins a room with an ack and checks it succeeded.
 pub async fn join(socket: &SioClient, room_id: i64) -> Value {
     let ack = socket.emit_with_ack("join_room", json!({"room_id": room_id, "room_name": ""}), WAIT).await.expect("ack");
@@ -189,6 +222,13 @@ pub async fn join(socket: &SioClient, room_id: i64) -> Value {
 /// Sends a message with an ack.
 pub async fn send(socket: &SioClient, room_id: i64, text: &str) -> Value {
     socket.emit_with_ack("send_message", json!({"room_id": room_id, "message": text}), WAIT).await.expect("ack")
+}
+
+/// Sends a message, checks it was acked, and gives its id.
+pub async fn send_ok(socket: &SioClient, room_id: i64, text: &str) -> i64 {
+    let ack = send(socket, room_id, text).await;
+    assert_eq!(ack["ok"], true, "send failed: {ack}");
+    ack["id"].as_i64().expect("the ack carries the id")
 }
 
 /// The id of a room by name.
@@ -203,12 +243,30 @@ pub fn error_code(v: &Value) -> &str {
 }
 
 /// The bearer token [`Process`] asks for on `/metrics`.
-#[allow(dead_code)]
 pub const METRICS_TOKEN: &str = "scrape-token";
 
+/// The limits [`spawn_app_with`] raises, as a [`Process`]'s environment, and
+/// two more that the process tests need: many users and sockets, all from
+/// 127.0.0.1, register, log in, join and send in quick bursts.
+pub const RELAXED_LIMITS: &[(&str, &str)] = &[
+    ("PARLEY_MESSAGE_RATE", "1000"),
+    ("PARLEY_MESSAGE_BURST", "1000"),
+    ("PARLEY_MAX_CONNECTIONS_PER_ADDRESS", "0"),
+    ("PARLEY_MAX_SOCKETS_PER_USER", "100000"),
+    ("PARLEY_REGISTRATIONS_PER_ADDRESS", "100000"),
+    ("PARLEY_HASH_QUEUE", "10000"),
+    ("PARLEY_LOGIN_FAILURES_PER_ADDRESS", "100000"),
+    ("PARLEY_ROOM_CREATE_BURST", "1000"),
+    ("PARLEY_ROOM_CREATE_PER_MINUTE", "1000"),
+    ("PARLEY_JOIN_RATE", "1000"),
+    ("PARLEY_JOIN_BURST", "100000"),
+    ("PARLEY_TYPING_RATE", "1000"),
+    ("PARLEY_TYPING_BURST", "1000"),
+];
+
 /// The built `parley` binary running as a process of its own (for tests that
-/// measure its memory or open files), on a free port and a fresh SQLite file.
-#[allow(dead_code)]
+/// measure its memory or open files, restart or kill it, or run several), on
+/// a port the system chooses and a fresh SQLite file.
 pub struct Process {
     pub base: String,
     pub pid: u32,
@@ -216,11 +274,10 @@ pub struct Process {
     _dir: tempfile::TempDir,
 }
 
-#[allow(dead_code)]
 impl Process {
     /// Starts the binary with these extra environment variables (a
     /// `DATABASE_URL` among them replaces the fresh SQLite file) and waits
-    /// (at most 10 s) until `/healthz` answers. It binds a port the system
+    /// (at most 10 s) until `/readyz` answers. It binds a port the system
     /// chooses and says which in its log: a port picked here and bound there
     /// could be taken in between, and another server would answer.
     pub async fn spawn(envs: &[(&str, &str)]) -> Process {
@@ -230,6 +287,7 @@ impl Process {
         cmd.env("PARLEY_BIND", "127.0.0.1:0")
             .env("DATABASE_URL", format!("sqlite:{}/p.db", dir.path().display()))
             .env("PARLEY_LOG", "warn,parley=info")
+            .env("PARLEY_LOG_FORMAT", "text")
             .env("NO_COLOR", "1")
             .env("PARLEY_METRICS_TOKEN", METRICS_TOKEN)
             .envs(envs.iter().copied())
@@ -260,19 +318,39 @@ impl Process {
             .await
             .expect("the server logs its address in time")
             .expect("the server logs its address");
-        let base = format!("http://127.0.0.1:{port}");
+        // Owned at once, so Drop kills it whatever happens next.
+        let process = Process { base: format!("http://127.0.0.1:{port}"), pid, child, _dir: dir };
         let http = reqwest::Client::new();
         for _ in 0..200 {
-            if http.get(format!("{base}/healthz")).send().await.is_ok_and(|r| r.status() == 200) {
-                return Process { base, pid, child, _dir: dir };
+            if http.get(process.url("/readyz")).send().await.is_ok_and(|r| r.status() == 200) {
+                return process;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("parley did not answer /healthz within 10 s");
+        panic!("parley on {} was not ready within 10 s", process.base);
+    }
+
+    /// [`Process::spawn`] with [`RELAXED_LIMITS`] (which `envs` may override).
+    pub async fn spawn_relaxed(envs: &[(&str, &str)]) -> Process {
+        Process::spawn(&[RELAXED_LIMITS, envs].concat()).await
     }
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    pub fn http(&self) -> HttpClient {
+        HttpClient::new(&self.base)
+    }
+
+    /// Registers and logs in a user; the returned client holds the session cookie.
+    pub async fn user(&self, name: &str) -> HttpClient {
+        user_at(&self.base, name).await
+    }
+
+    /// A connected socket of a logged-in user, its `connection_success` consumed.
+    pub async fn socket(&self, http: &HttpClient) -> SioClient {
+        socket_at(&self.base, http).await
     }
 
     /// The process's resident memory in KiB (VmRSS of /proc/<pid>/status).
@@ -282,8 +360,24 @@ impl Process {
         line.split_whitespace().nth(1).and_then(|n| n.parse().ok()).expect("VmRSS in kB")
     }
 
-    pub async fn stop(mut self) {
+    /// Stops it as a deploy does (SIGTERM) and waits until it has exited.
+    pub async fn terminate(&mut self) -> std::process::ExitStatus {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            return status;
+        }
+        // SAFETY: kill(2) on the pid of our own child, which has not been
+        // reaped (try_wait above found it running), so the pid is still its.
+        unsafe { libc::kill(self.pid as libc::pid_t, libc::SIGTERM) };
+        self.child.wait().await.expect("wait for parley")
+    }
+
+    /// Kills it (SIGKILL: no goodbye) and waits until it is gone.
+    pub async fn kill(&mut self) {
         let _ = self.child.start_kill();
         let _ = self.child.wait().await;
+    }
+
+    pub async fn stop(mut self) {
+        self.kill().await;
     }
 }

@@ -7,6 +7,7 @@
 
 mod common;
 mod scenarios;
+mod team;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -112,6 +113,9 @@ enum Scenario {
         #[arg(long, default_value_t = 500)]
         spread_ms: u64,
     },
+    /// A team (docs/protocol.md Part C): private rooms, direct rooms, one
+    /// large room, everyone connected with `membership`. Needs `users` first.
+    Team(team::TeamShape),
     /// GET /api/messages/<room> at a concurrency.
     History {
         /// The room to read; without it, a new room filled with `--fill` messages.
@@ -183,6 +187,10 @@ async fn run(cli: Cli) -> Result<serde_json::Value> {
         Scenario::Reconnect { clients, restart, spread_ms } => {
             let users = load_users(&cli.users_file)?;
             scenarios::reconnect(&base, &users, clients, &restart, Duration::from_millis(spread_ms)).await
+        }
+        Scenario::Team(shape) => {
+            let users = load_users(&cli.users_file)?;
+            team::team(&base, &users, server, &shape).await
         }
         Scenario::History { room, fill, concurrency, secs } => {
             let users = load_users(&cli.users_file)?;

@@ -159,13 +159,17 @@ pub async fn connect_scenario(
 
 /// Times every `new_message` a receiver gets, from the send time carried in
 /// the text (`@<micros>`), without decoding the frame.
-struct Deliveries {
+pub struct Deliveries {
     count: AtomicU64,
     latency: Mutex<Histogram<u64>>,
 }
 
 impl Deliveries {
-    fn tap(self: &Arc<Self>) -> FrameTap {
+    pub fn new() -> Self {
+        Deliveries { count: AtomicU64::new(0), latency: Mutex::new(histogram()) }
+    }
+
+    pub fn tap(self: &Arc<Self>) -> FrameTap {
         let me = self.clone();
         FrameTap(Arc::new(move |frame: &str| {
             if !frame.starts_with("42[\"new_message\"") {
@@ -195,8 +199,15 @@ pub struct FanoutSetup {
     deliveries: Arc<Deliveries>,
 }
 
+impl FanoutSetup {
+    /// Sockets already connected and in their rooms; `deliveries` taps the receivers' frames.
+    pub fn new(rooms: Vec<i64>, members: usize, senders: Vec<(SioClient, i64)>, receivers: Vec<SioClient>, deliveries: Arc<Deliveries>) -> Self {
+        FanoutSetup { rooms, members, senders, _receivers: receivers, deliveries }
+    }
+}
+
 pub async fn fanout_setup(base: &str, users: &[BenchUser], rooms: usize, members: usize, senders: usize) -> Result<FanoutSetup> {
-    let deliveries = Arc::new(Deliveries { count: AtomicU64::new(0), latency: Mutex::new(histogram()) });
+    let deliveries = Arc::new(Deliveries::new());
     let admin = connect(base, &users[0], None).await?;
     let tag = std::process::id();
     let mut room_ids = Vec::new();

@@ -1,38 +1,15 @@
-//! A `parley` process of its own (so the test can read its memory, or run
-//! two beside each other), and a `redis-server` of its own.
+//! A `redis-server` of the test's own, so that killing it disturbs nobody.
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use crate::support::Process;
-
-/// A `parley` process of its own with limits that the suite's many users
-/// and sockets, all from 127.0.0.1, stay below (docs/security.md, findings
-/// 2, 4 and 8); its `/metrics` asks for [`crate::support::METRICS_TOKEN`].
-pub struct Instance;
-
-impl Instance {
-    pub async fn start(env: &[(&str, &str)]) -> Process {
-        let mut all = vec![
-            ("PARLEY_MESSAGE_RATE", "1000"),
-            ("PARLEY_MESSAGE_BURST", "1000"),
-            ("PARLEY_MAX_CONNECTIONS_PER_ADDRESS", "0"),
-            ("PARLEY_MAX_SOCKETS_PER_USER", "100000"),
-            ("PARLEY_REGISTRATIONS_PER_ADDRESS", "100000"),
-            ("PARLEY_HASH_QUEUE", "10000"),
-            ("PARLEY_LOGIN_FAILURES_PER_ADDRESS", "100000"),
-            ("PARLEY_JOIN_BURST", "100000"),
-        ];
-        all.extend_from_slice(env);
-        Process::spawn(&all).await
-    }
-}
-
-/// A `redis-server` of the test's own on a free loopback port, without
-/// persistence: a restart loses every key, as a crashed cache would.
+/// A `redis-server` of the test's own on a unix socket in its own directory
+/// (no TCP port to find free, none another test could take while it is
+/// down), without persistence: a restart loses every key, as a crashed cache
+/// would.
 pub struct Redis {
     child: Option<Child>,
-    pub port: u16,
+    dir: tempfile::TempDir,
 }
 
 impl Redis {
@@ -42,14 +19,17 @@ impl Redis {
             eprintln!("skipped: redis-server is not installed");
             return None;
         }
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let mut redis = Self { child: None, port };
+        let mut redis = Self { child: None, dir: tempfile::tempdir().expect("temp dir") };
         redis.restart().await;
         Some(redis)
     }
 
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        format!("redis+unix://{}", self.socket().display())
+    }
+
+    fn socket(&self) -> std::path::PathBuf {
+        self.dir.path().join("redis.sock")
     }
 
     /// Kills the server (SIGKILL: no goodbye, no save) and waits until it is gone.
@@ -60,11 +40,12 @@ impl Redis {
         }
     }
 
-    /// Starts it (again) on the same port, empty, and waits until it answers.
+    /// Starts it (again) on the same socket, empty, and waits until it answers.
     pub async fn restart(&mut self) {
         self.kill();
         let child = Command::new("redis-server")
-            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
+            .args(["--port", "0", "--unixsocket"])
+            .arg(self.socket())
             .args(["--save", "", "--appendonly", "no", "--protected-mode", "no"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -72,7 +53,7 @@ impl Redis {
             .expect("redis-server starts");
         self.child = Some(child);
         for _ in 0..200 {
-            if let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await {
+            if let Ok(mut s) = tokio::net::UnixStream::connect(self.socket()).await {
                 use tokio::io::{AsyncReadExt, AsyncWriteExt};
                 let mut buf = [0u8; 16];
                 if s.write_all(b"PING\r\n").await.is_ok()
@@ -84,7 +65,7 @@ impl Redis {
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        panic!("redis-server on port {} did not come up", self.port);
+        panic!("redis-server on {} did not come up", self.socket().display());
     }
 }
 
