@@ -315,3 +315,33 @@ async fn a_deactivated_user_is_signed_out_everywhere_at_once_and_cannot_log_in()
     assert_eq!(status, 200);
     assert_eq!(app.http().api_login("bob", PASSWORD).await.unwrap().status(), StatusCode::OK);
 }
+
+/// Runs `parley users set-role NAME ROLE` on the test's database.
+fn set_role_cli(app: &TestApp, name: &str, role: &str) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_parley"))
+        .args(["users", "set-role", name, role])
+        .env("DATABASE_URL", &app.database_url)
+        .env("PARLEY_LOG", "warn")
+        .output()
+        .expect("parley runs")
+}
+
+#[tokio::test]
+async fn the_command_line_sets_a_role_and_keeps_one_admin() {
+    let app = spawn_app().await;
+    let ann = app.user("ann").await;
+    let bob = app.user("bob").await;
+    let out = set_role_cli(&app, "BOB", "admin");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("bob is now admin"));
+    assert_eq!(bob.get_json("/api/admin/settings").await.unwrap().0, 200, "the running server sees it at once");
+    assert!(set_role_cli(&app, "ann", "member").status.success());
+    assert_eq!(ann.get_json("/api/admin/settings").await.unwrap().0, StatusCode::FORBIDDEN);
+
+    let out = set_role_cli(&app, "bob", "member");
+    assert!(!out.status.success(), "the last admin stays");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("last admin"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!set_role_cli(&app, "nobody", "admin").status.success(), "an unknown name");
+    assert!(!set_role_cli(&app, "ann", "moderator").status.success(), "an unknown role");
+    assert_eq!(bob.get_json("/api/admin/settings").await.unwrap().0, 200);
+}
