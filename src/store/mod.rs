@@ -12,6 +12,7 @@ pub use crate::domain::Page;
 use crate::domain::RoomName;
 
 mod group_commit;
+mod message_row;
 pub mod mysql;
 pub mod ports;
 pub mod postgres;
