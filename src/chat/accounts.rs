@@ -362,7 +362,7 @@ impl Chat {
         Ok(user.filter(|_| matches))
     }
 
-    async fn login_reserve(&self, keys: &LoginKeys) -> Result<u32, ChatError> {
+    pub(super) async fn login_reserve(&self, keys: &LoginKeys) -> Result<u32, ChatError> {
         let reserved = match &self.inner.cluster {
             None => self.inner.accounts.logins.reserve(keys),
             Some(cluster) => {
@@ -372,7 +372,7 @@ impl Chat {
         reserved.map_err(|retry_after| ChatError::RateLimited { retry_after })
     }
 
-    async fn login_failed(&self, keys: &LoginKeys) {
+    pub(super) async fn login_failed(&self, keys: &LoginKeys) {
         match &self.inner.cluster {
             None => self.inner.accounts.logins.failed(keys),
             Some(cluster) => {
@@ -383,7 +383,7 @@ impl Chat {
         }
     }
 
-    async fn login_release(&self, keys: &LoginKeys, succeeded: bool) {
+    pub(super) async fn login_release(&self, keys: &LoginKeys, succeeded: bool) {
         match &self.inner.cluster {
             None if succeeded => self.inner.accounts.logins.succeeded(keys),
             None => self.inner.accounts.logins.release(keys),

@@ -1,7 +1,10 @@
 //! Account settings: the user's own name and colour, their password, and
 //! "sign out everywhere" (docs/protocol.md, "Accounts and administration").
 
+use std::net::IpAddr;
+
 use super::accounts::{AuthSession, HashKind, hash_password, verify_password};
+use super::ratelimit::{LoginKeys, login_delay};
 use super::{Audience, Chat, Event, store_error};
 use crate::domain::{AvatarColor, ChatError, DisplayName, Password, User, UserSummary};
 
@@ -57,16 +60,38 @@ impl Chat {
 
     /// `POST /api/me/password`: `wrong_password` unless `current` is right;
     /// the new one follows the registration rules. Every other session of the
-    /// user ends and their sockets close; this one stays.
-    pub async fn change_password(&self, session: &AuthSession, current: &str, new: &str) -> Result<(), ChatError> {
+    /// user ends and their sockets close; this one stays. Wrong current
+    /// passwords count as failed logins of the user from `client` (the same
+    /// limits and delays), so a borrowed session cannot guess the password
+    /// faster than the login form could.
+    pub async fn change_password(
+        &self,
+        session: &AuthSession,
+        current: &str,
+        new: &str,
+        client: IpAddr,
+    ) -> Result<(), ChatError> {
         let new = Password::parse(new)?;
-        let admitted = self.inner.accounts.hashing.admit(HashKind::Login)?;
-        let user = self.me(session).await?;
-        let hash = user.password_hash.clone();
-        let offered = Password::offered(current);
-        if !admitted.run(move || verify_password(&offered, &hash)).await? {
-            return Err(ChatError::WrongPassword);
+        let keys = LoginKeys::new(client, &session.user.username.folded());
+        let failures = self.login_reserve(&keys).await?;
+        let delay = login_delay(failures, self.inner.config.login_delay_max);
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
         }
+        let user = match self.current_password_matches(session, current).await {
+            Ok(Some(user)) => {
+                self.login_release(&keys, true).await;
+                user
+            }
+            Ok(None) => {
+                self.login_failed(&keys).await;
+                return Err(ChatError::WrongPassword);
+            }
+            Err(e) => {
+                self.login_release(&keys, false).await;
+                return Err(e);
+            }
+        };
         new.check_strength(&[user.username.as_str(), &user.email, user.display_name.as_str()])?;
         let admitted = self.inner.accounts.hashing.admit(HashKind::Login)?;
         let password_hash = admitted.run(move || hash_password(&new)).await??;
@@ -74,6 +99,16 @@ impl Chat {
         let ended = self.end_sessions_of(user.id, Some(&session.token_hash)).await?;
         tracing::info!(user_id = %user.id, other_sessions_ended = ended, "password changed");
         Ok(())
+    }
+
+    /// The user, if `offered` is their password now.
+    async fn current_password_matches(&self, session: &AuthSession, offered: &str) -> Result<Option<User>, ChatError> {
+        let admitted = self.inner.accounts.hashing.admit(HashKind::Login)?;
+        let user = self.me(session).await?;
+        let hash = user.password_hash.clone();
+        let offered = Password::offered(offered);
+        let matches = admitted.run(move || verify_password(&offered, &hash)).await?;
+        Ok(matches.then_some(user))
     }
 
     /// `DELETE /api/me/sessions`: every session of the user ends, this one

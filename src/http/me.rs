@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 use super::api::check_origin;
 use super::error::ApiError;
 use super::security::set_session_cookie;
-use super::{ApiJson, AppState, CurrentUser};
+use super::{ApiJson, AppState, ClientAddr, CurrentUser};
 use crate::chat::ProfileChange;
 use crate::domain::{User, UserId};
 
@@ -92,15 +92,17 @@ pub async fn update_me(
 /// other session of the user ends and its sockets close.
 #[utoipa::path(post, tag = "api", path = "/api/me/password", request_body = PasswordBody,
     responses((status = 204, description = "changed"), (status = 400, description = "invalid_password, password_too_common, invalid_payload"),
-              (status = 401), (status = 403, description = "wrong_password, cross_site_request"), (status = 503, description = "server_busy")))]
+              (status = 401), (status = 403, description = "wrong_password, cross_site_request"),
+              (status = 429, description = "rate_limited: wrong passwords count as failed logins"), (status = 503, description = "server_busy")))]
 pub async fn change_password(
     State(state): State<AppState>,
     CurrentUser(session): CurrentUser,
+    ClientAddr(ip): ClientAddr,
     headers: HeaderMap,
     ApiJson(body): ApiJson<PasswordBody>,
 ) -> Result<StatusCode, ApiError> {
     check_origin(&state, &headers)?;
-    state.chat.change_password(&session, &body.current_password, &body.new_password).await?;
+    state.chat.change_password(&session, &body.current_password, &body.new_password, ip).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -126,3 +126,17 @@ async fn signing_out_everywhere_ends_every_session_closes_every_socket_and_clear
     assert!(bob_socket.is_connected());
     assert_eq!(delete(&app.http(), "/api/me/sessions").await.0, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn wrong_current_passwords_count_as_failed_logins() {
+    let app = spawn_app_with(|s| s.login_failures_per_username = 3).await;
+    let ann = app.user("ann").await;
+    let wrong = json!({"current_password": "a wrong guess", "new_password": "a brand new secret"});
+    for _ in 0..3 {
+        assert_eq!(post(&ann, "/api/me/password", wrong.clone()).await.0, StatusCode::FORBIDDEN);
+    }
+    let right = json!({"current_password": PASSWORD, "new_password": "a brand new secret"});
+    let (status, body) = post(&ann, "/api/me/password", right).await;
+    assert_eq!((status, error_code(&body)), (StatusCode::TOO_MANY_REQUESTS, "rate_limited"), "even the right one, for a while");
+    assert_eq!(app.http().api_login("ann", PASSWORD).await.unwrap().status(), StatusCode::TOO_MANY_REQUESTS, "the login form too");
+}
