@@ -20,7 +20,6 @@ mod rows;
 mod server;
 mod sql;
 pub mod sqlite;
-pub mod testdb;
 
 pub use ports::{
     CarriedOver, Database, Inserted, InviteStore, MemberStore, MessageStore, NewSession, PresenceStore, RoomStore,
