@@ -106,6 +106,14 @@ impl SessionCache {
         }
     }
 
+    /// The user's name or colour changed: their sessions are read from the
+    /// store again (counted as endings, so a load that raced the change does
+    /// not keep the old name).
+    pub(super) fn user_changed(&self, user: crate::domain::UserId) {
+        self.endings.fetch_add(1, Ordering::SeqCst);
+        self.entries.retain(|_, s| s.user.id != user);
+    }
+
     /// The session ended (logout here or on another instance); call after the
     /// store has forgotten it.
     pub(super) fn ended(&self, token_hash: &[u8]) {

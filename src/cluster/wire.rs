@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::chat::{Audience, ClusterMsg, Event};
 use crate::domain::{
-    AvatarColor, ClientId, ConnId, DisplayName, Message, MessageBody, MessageId, MessageType, Room, RoomId, RoomName,
+    AvatarColor, ClientId, ConnId, DisplayName, Message, MessageBody, MessageId, MessageType, Role, Room, RoomId, RoomName,
     RoomType, Timestamp, UserId, UserSummary, Username,
 };
 
@@ -78,6 +78,7 @@ pub fn decode(payload: &str) -> Result<Decoded, serde_json::Error> {
 pub enum MsgV1 {
     Event { audience: AudienceV1, event: EventV1 },
     SessionEnded { token_hash: Vec<u8> },
+    SettingsChanged,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -99,6 +100,18 @@ pub enum EventV1 {
     RoomCreated { room: RoomV1 },
     /// `last_seen` in milliseconds since the epoch.
     Presence { user: UserV1, is_online: bool, last_seen: Option<i64> },
+    UserUpdated { person: PersonV1 },
+}
+
+/// A user as the directory shows them (`user_updated`).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PersonV1 {
+    pub user: UserV1,
+    /// `admin` or `member`.
+    pub role: String,
+    pub deactivated: bool,
+    pub is_online: bool,
+    pub last_seen: Option<i64>,
 }
 
 /// A user as others see them; also what Redis keeps of each online user.
@@ -132,6 +145,10 @@ pub struct RoomV1 {
     pub created_by: Option<i64>,
     /// Milliseconds since the epoch.
     pub created_at: i64,
+    #[serde(default)]
+    pub topic: String,
+    #[serde(default)]
+    pub archived: bool,
 }
 
 impl MsgV1 {
@@ -141,6 +158,7 @@ impl MsgV1 {
                 MsgV1::Event { audience: AudienceV1::from(audience), event: EventV1::from(event) }
             }
             ClusterMsg::SessionEnded { token_hash } => MsgV1::SessionEnded { token_hash: token_hash.clone() },
+            ClusterMsg::SettingsChanged => MsgV1::SettingsChanged,
             // Both are signals from this instance's own Redis client to its chat.
             ClusterMsg::UsersGone { .. } | ClusterMsg::Rejoin => return None,
         })
@@ -150,6 +168,7 @@ impl MsgV1 {
         match self {
             MsgV1::Event { audience, event } => ClusterMsg::Event { audience: audience.into(), event: event.into() },
             MsgV1::SessionEnded { token_hash } => ClusterMsg::SessionEnded { token_hash },
+            MsgV1::SettingsChanged => ClusterMsg::SettingsChanged,
         }
     }
 }
@@ -189,6 +208,15 @@ impl From<&Event> for EventV1 {
                 is_online: *is_online,
                 last_seen: last_seen.map(Timestamp::as_millis),
             },
+            Event::UserUpdated(p) => Self::UserUpdated {
+                person: PersonV1 {
+                    user: (&p.user).into(),
+                    role: p.role.as_str().to_owned(),
+                    deactivated: p.deactivated,
+                    is_online: p.is_online,
+                    last_seen: p.last_seen.map(Timestamp::as_millis),
+                },
+            },
         }
     }
 }
@@ -204,6 +232,13 @@ impl From<EventV1> for Event {
             EventV1::Presence { user, is_online, last_seen } => {
                 Self::Presence { user: user.into(), is_online, last_seen: last_seen.map(Timestamp::from_millis) }
             }
+            EventV1::UserUpdated { person } => Self::UserUpdated(crate::chat::Person {
+                user: person.user.into(),
+                role: Role::from_db(&person.role),
+                deactivated: person.deactivated,
+                is_online: person.is_online,
+                last_seen: person.last_seen.map(Timestamp::from_millis),
+            }),
         }
     }
 }
@@ -269,6 +304,8 @@ impl From<&Room> for RoomV1 {
             room_type: r.room_type.as_str().to_owned(),
             created_by: r.created_by.map(|u| u.0),
             created_at: r.created_at.as_millis(),
+            topic: r.topic.clone(),
+            archived: r.archived,
         }
     }
 }
@@ -282,6 +319,8 @@ impl From<RoomV1> for Room {
             room_type: RoomType::from_db(&r.room_type).unwrap_or(RoomType::Private),
             created_by: r.created_by.map(UserId),
             created_at: Timestamp::from_millis(r.created_at),
+            topic: r.topic,
+            archived: r.archived,
         }
     }
 }
@@ -343,6 +382,8 @@ mod tests {
             room_type: RoomType::Public,
             created_by: Some(UserId(7)),
             created_at: Timestamp::from_millis(5),
+            topic: String::new(),
+            archived: false,
         };
         let events = [
             Event::NewMessage(message),

@@ -3,15 +3,18 @@
 //! Handlers decode, call one `Chat` method, and encode; errors map to statuses
 //! once, in [`error`].
 
+pub mod admin;
 pub mod api;
 pub mod error;
 mod extract;
+pub mod me;
 pub mod ops;
 pub mod pages;
 /// The request helpers moved to [`crate::wire::request`] (realtime needs them
 /// too); the old path stays for the routes.
 use crate::wire::request as security;
 pub mod serve;
+pub mod users;
 pub mod web;
 
 use std::sync::Arc;
@@ -55,6 +58,9 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(pages::router())
         .merge(api::router())
+        .merge(me::router())
+        .merge(users::router())
+        .merge(admin::router())
         .merge(ops::router())
         .merge(web::router())
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::domain::{ChatError, MessageId, RoomId, Timestamp, UserSummary};
-pub use crate::wire::{ErrorBody, MessagePayload};
+pub use crate::wire::{ErrorBody, MessagePayload, UserPayload};
 
 // ---- client → server -------------------------------------------------------
 
@@ -106,6 +106,8 @@ pub const CHAT_ERROR: &str = "chat_error";
 pub const PRESENCE: &str = "presence";
 /// `presence_batch {users: [presence, ...]}` to the clients with that capability, once per window.
 pub const PRESENCE_BATCH: &str = "presence_batch";
+/// `user_updated {..user as in /api/users}` to everyone: a name, colour, role or deactivation changed.
+pub const USER_UPDATED: &str = "user_updated";
 
 #[derive(Debug, Serialize)]
 pub struct ConnectionSuccess<'a> {

@@ -6,7 +6,7 @@ import { describe } from 'node:test';
 import { browserTest, expectCount, PASSWORD, roomItem, uniqueName, waitForChatReady, waitForValue } from './helpers.js';
 
 describe('accounts', () => {
-  browserTest('register, log in, see the chat page; a wrong password shows the error with 401', async (h) => {
+  browserTest('register straight into the chat page, log out and in again; a wrong password shows the error with 401', async (h) => {
     const { context, page } = await h.newPage({ label: 'ann' });
     const username = uniqueName('ann');
 
@@ -16,7 +16,10 @@ describe('accounts', () => {
 
     const reg = await h.registerThroughForm(page, { username, displayName: 'Ann Example' });
     assert.equal(reg.status(), 302, 'POST /register answers 302');
-    assert.equal(new URL(page.url()).pathname, '/login', 'registration leads to the login form');
+    assert.equal(new URL(page.url()).pathname, '/', 'registration signs the new person in and opens the chat');
+    await waitForChatReady(page, { username, displayName: 'Ann Example' });
+    await page.goto(`${h.base}/logout`);
+    assert.equal(new URL(page.url()).pathname, '/login');
 
     // Registering the same name again: the form comes back with a specific error.
     const again = await h.registerThroughForm(page, { username, email: `other-${username}@example.test` });

@@ -517,8 +517,8 @@ class Harness {
   }
 
   /**
-   * A new user: a new context, registered through /register and logged in
-   * through /login, with the chat page loaded and connected (General open).
+   * A new user: a new context, registered (and so signed in) through
+   * /register, with the chat page loaded and connected (General open).
    * `beforeLogin(context)` runs first (e.g. to install routes).
    */
   async newUser({ prefix = 'user', displayName, viewport = DESKTOP, beforeLogin, ...options } = {}) {
@@ -526,13 +526,11 @@ class Harness {
     const label = displayName ?? username;
     const { context, page } = await this.newPage({ viewport, label, ...options });
     if (beforeLogin) await beforeLogin(context);
+    // Registering signs the new person in and opens the chat (docs/protocol.md).
     const reg = await this.registerThroughForm(page, { username, displayName: displayName ?? '' });
-    if (reg.status() !== 302 || new URL(page.url()).pathname !== '/login') {
+    if (reg.status() !== 302 || new URL(page.url()).pathname !== '/') {
       throw new Error(`registering ${username}: HTTP ${reg.status()}, now at ${page.url()}`);
     }
-    const login = await this.loginThroughForm(page, { username });
-    if (login.status() !== 302) throw new Error(`logging in ${username}: HTTP ${login.status()}`);
-    await page.waitForURL(`${this.base}/`);
     const user = { username, displayName: displayName || username, context, page };
     await waitForChatReady(page, user);
     return user;

@@ -25,7 +25,7 @@ use parley_client::{HttpClient, SioClient};
 use serde_json::{Value, json};
 
 use crate::redis_server::Redis;
-use crate::support::{Backend, Process, TestDb, WAIT, join, login_at, unique_prefix};
+use crate::support::{Backend, PASSWORD, Process, TestDb, WAIT, join, login_at, unique_prefix};
 
 const RECOVERY: Duration = Duration::from_secs(20);
 
@@ -254,7 +254,7 @@ async fn with_redis_unreachable_connect_join_send_and_the_online_lists_still_suc
     let Some(mut redis) = Redis::start().await else { return };
     let prefix = unique_prefix();
     let url = redis.url();
-    let a = Instance::start(&[("PARLEY_REDIS_URL", url.as_str()), ("PARLEY_REDIS_PREFIX", prefix.as_str())]).await;
+    let a = Process::spawn_relaxed(&[("PARLEY_REDIS_URL", url.as_str()), ("PARLEY_REDIS_PREFIX", prefix.as_str())]).await;
     let (ann_http, ann) = user_on(&a, "ann").await;
     let bob_http = HttpClient::new(&a.base);
     assert_eq!(bob_http.api_register("bob", "bob@example.test", PASSWORD).await.unwrap().status(), 201);

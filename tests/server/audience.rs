@@ -16,6 +16,8 @@ fn marker(id: i64) -> Event {
         room_type: RoomType::Public,
         created_by: None,
         created_at: Timestamp::from_millis(0),
+        topic: String::new(),
+        archived: false,
     })
 }
 

@@ -39,6 +39,9 @@ async fn the_openapi_document_describes_every_http_route() {
         "/", "/login", "/register", "/logout", "/healthz", "/readyz", "/metrics", "/api/openapi.json",
         "/api/register", "/api/login", "/api/logout", "/api/me", "/api/rooms", "/api/messages/{room_id}",
         "/api/online-users", "/api/online-users/{room_id}",
+        // Accounts and administration (Part C).
+        "/api/me/password", "/api/me/sessions", "/api/users", "/api/admin/settings", "/api/admin/invites",
+        "/api/admin/invites/{id}", "/api/admin/users/{id}",
     ];
     assert_eq!(paths, expected.into_iter().collect());
 }
