@@ -5,6 +5,7 @@
 //! outside world what happened through a `dyn Notifier`, and knows nothing of
 //! sockets or SQL.
 
+mod access;
 mod accounts;
 mod cache;
 pub mod cluster;
@@ -21,6 +22,7 @@ mod tests;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use access::{Action, Standing};
 pub use accounts::{AuthSession, Registration, SessionToken};
 pub use cache::HistoryPage;
 pub use cluster::{Cluster, ClusterError, ClusterMsg, LoginLimits};
