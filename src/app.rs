@@ -14,7 +14,7 @@ use crate::chat::{Chat, Cluster};
 use crate::cluster::RedisCluster;
 use crate::config::Settings;
 use crate::domain::{Clock, SystemClock};
-use crate::http::security::{HostPolicy, OriginPolicy};
+use crate::wire::request::{HostPolicy, OriginPolicy};
 use crate::http::serve::ConnLimits;
 use crate::http::{AppState, WebConfig};
 use crate::realtime::{self, SocketNotifier};

@@ -4,10 +4,11 @@
 //!
 //! ```text
 //!   http/  (axum: pages, /api, health, metrics)   realtime/  (Socket.IO: auth, handlers, fan-out)
-//!                      \                                   /
-//!                       `------------->  chat/  <---------'      use cases: the only place rules run
-//!                                          |
-//!                                          v
+//!        |             \                                   /        |
+//!        |              `------------->  chat/  <---------'         |
+//!        v                                 |      use cases: the    v
+//!   wire/ (JSON shapes and request          |      only place rules run
+//!          helpers both transports share)   v
 //!                          store/ (trait Store; sqlite, ...)    domain/ (ids, validated values, ChatError)
 //! ```
 //!
@@ -15,6 +16,9 @@
 //! [`store::Store`] and the pure types of [`domain`], and reaches the outside
 //! world only through the [`chat::Notifier`] port that `realtime` implements.
 //! Nothing in `domain/` or `chat/` imports axum, socketioxide or sqlx.
+//! `http` and `realtime` never import each other: what both need (the
+//! message and error JSON, the session cookie, the origin check) lives in
+//! [`wire`], below both.
 //!
 //! [`app::App`] wires it all together; `main` only parses the configuration,
 //! starts logging and runs the app until a shutdown signal.
@@ -27,6 +31,7 @@ pub mod domain;
 pub mod http;
 pub mod realtime;
 pub mod store;
+pub mod wire;
 
 pub use app::App;
 pub use config::Settings;

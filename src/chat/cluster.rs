@@ -6,15 +6,14 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use super::ratelimit::{ClientNet, LoginKeys};
 use super::{Audience, Event, Limit};
 use crate::domain::{RoomId, UserId, UserSummary};
 
-/// What instances tell each other.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// What instances tell each other (on the wire as `cluster::wire::MsgV1`).
+#[derive(Debug, Clone)]
 pub enum ClusterMsg {
     /// An event for the clients of every instance.
     Event { audience: Audience, event: Event },

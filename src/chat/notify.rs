@@ -1,12 +1,11 @@
 //! The chat layer's outbound port: who should hear what. The realtime layer
 //! implements [`Notifier`] and turns each [`Event`] into its wire form.
 
-use serde::{Deserialize, Serialize};
+use crate::domain::{ConnId, Message, Room, RoomId, Timestamp, UserId, UserSummary};
 
-use crate::domain::{ConnId, Message, Room, RoomId, Timestamp, UserSummary};
-
-/// Who receives an event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Who receives an event. (Between instances an audience travels as
+/// `cluster::wire::AudienceV1`.)
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Audience {
     /// Every connected client.
     Everyone,
@@ -14,10 +13,14 @@ pub enum Audience {
     Room(RoomId),
     /// Every connection in the room but one (the one that caused the event).
     RoomExcept(RoomId, ConnId),
+    /// Every connection of the user, on every instance (each of their
+    /// devices and tabs), whatever rooms it joined.
+    User(UserId),
 }
 
-/// Something that happened, in domain terms.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// Something that happened, in domain terms. (Between instances an event
+/// travels as `cluster::wire::EventV1`: a new variant needs one there too.)
+#[derive(Debug, Clone)]
 pub enum Event {
     NewMessage(Message),
     UserJoined { room: RoomId, user: UserSummary, text: String },

@@ -4,7 +4,11 @@
 //! change is atomic across instances. Every instance keeps an `alive` key with
 //! a short expiry; one whose key lapsed (killed without a goodbye) is reaped by
 //! the first instance to notice, and its users go offline everywhere.
+//!
+//! What travels between instances is versioned wire types of its own
+//! ([`wire`]), never the chat's domain types.
 
 mod redis;
+pub mod wire;
 
 pub use self::redis::RedisCluster;

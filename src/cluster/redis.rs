@@ -6,8 +6,9 @@ use async_trait::async_trait;
 use futures_util::StreamExt;
 use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, Script};
-use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
+
+use super::wire::{self, Decoded};
 
 use crate::chat::cluster::LocalPresence;
 use crate::chat::{ClientNet, Cluster, ClusterError, ClusterMsg, Limit, LoginKeys, LoginLimits};
@@ -31,13 +32,6 @@ pub struct RedisCluster {
     lost: AtomicBool,
     /// Set after the first heartbeat (at connect, when no key is expected).
     started: AtomicBool,
-}
-
-/// A message on the wire, with the instance that sent it.
-#[derive(Serialize, Deserialize)]
-struct Envelope {
-    from: String,
-    msg: ClusterMsg,
 }
 
 fn err(e: redis::RedisError) -> ClusterError {
@@ -365,13 +359,14 @@ impl RedisCluster {
                 let mut messages = pubsub.on_message();
                 while let Some(m) = messages.next().await {
                     let Ok(payload) = m.get_payload::<String>() else { continue };
-                    match serde_json::from_str::<Envelope>(&payload) {
-                        Ok(envelope) if envelope.from != node => {
-                            if inbox.send(envelope.msg).is_err() {
+                    match wire::decode(&payload) {
+                        Ok(Decoded::Msg { from, msg }) if from != node => {
+                            if inbox.send(msg).is_err() {
                                 return;
                             }
                         }
-                        Ok(_) => {}
+                        Ok(Decoded::Msg { .. }) => {}
+                        Ok(Decoded::Skipped(why)) => tracing::warn!(%why, "cluster message skipped"),
                         Err(e) => tracing::warn!(error = %e, "unreadable cluster message"),
                     }
                 }
@@ -431,7 +426,7 @@ impl RedisCluster {
             }
             tracing::warn!(%node, "an instance stopped without a goodbye; its users go offline");
             let profiles: Vec<String> = script(REAP).arg(&self.prefix).arg(&node).invoke_async(&mut c).await.map_err(err)?;
-            gone.extend(profiles.iter().filter_map(|p| serde_json::from_str::<UserSummary>(p).ok()));
+            gone.extend(profiles.iter().filter_map(|p| wire::decode_profile(p)));
         }
         Ok(gone)
     }
@@ -462,7 +457,8 @@ fn script(body: &str) -> Script {
 #[async_trait]
 impl Cluster for RedisCluster {
     fn broadcast(&self, msg: ClusterMsg) {
-        match serde_json::to_string(&Envelope { from: self.node.clone(), msg }) {
+        let Some(encoded) = wire::encode(&self.node, &msg) else { return };
+        match encoded {
             Ok(payload) => {
                 if self.outgoing.send(payload).is_err() {
                     tracing::error!("cluster publisher stopped; message not sent to other instances");
@@ -500,7 +496,7 @@ impl Cluster for RedisCluster {
         let profiles: Vec<Option<String>> =
             redis::cmd("HMGET").arg(self.key("profiles")).arg(&ids).query_async(&mut c).await.map_err(err)?;
         let mut users: Vec<UserSummary> =
-            profiles.into_iter().flatten().filter_map(|p| serde_json::from_str(&p).ok()).collect();
+            profiles.into_iter().flatten().filter_map(|p| wire::decode_profile(&p)).collect();
         users.sort_by_key(|u| u.id);
         Ok(users)
     }
@@ -509,7 +505,7 @@ impl Cluster for RedisCluster {
         let mut c = self.conn.clone();
         let profiles: Vec<String> =
             script(ROOM_USERS).arg(&self.prefix).arg(room.0).invoke_async(&mut c).await.map_err(err)?;
-        let mut users: Vec<UserSummary> = profiles.iter().filter_map(|p| serde_json::from_str(p).ok()).collect();
+        let mut users: Vec<UserSummary> = profiles.iter().filter_map(|p| wire::decode_profile(p)).collect();
         users.sort_by_key(|u| u.id);
         Ok(users)
     }
@@ -522,7 +518,7 @@ impl Cluster for RedisCluster {
                 p.rooms.iter().map(|(room, n)| (room.0.to_string(), (*n).into())).collect();
             users.push(serde_json::json!({
                 "id": p.user.id.0.to_string(),
-                "profile": serde_json::to_string(&p.user).map_err(encode)?,
+                "profile": wire::encode_profile(&p.user).map_err(encode)?,
                 "connections": p.connections,
                 "rooms": rooms,
             }));
@@ -532,7 +528,7 @@ impl Cluster for RedisCluster {
         let back: Vec<String> =
             Script::new(REJOIN).arg(&self.prefix).arg(&self.node).arg(snapshot).invoke_async(&mut c).await.map_err(err)?;
         self.lost.store(false, Ordering::SeqCst);
-        Ok(back.iter().filter_map(|p| serde_json::from_str(p).ok()).collect())
+        Ok(back.iter().filter_map(|p| wire::decode_profile(p)).collect())
     }
 
     async fn take_send_token(&self, user: UserId, rate: u32, burst: u32) -> Result<Result<(), Duration>, ClusterError> {
@@ -619,7 +615,7 @@ impl Cluster for RedisCluster {
     }
 
     async fn user_connected_within(&self, user: &UserSummary, max: u32) -> Result<Option<bool>, ClusterError> {
-        let profile = serde_json::to_string(user).map_err(|e| ClusterError(e.to_string()))?;
+        let profile = wire::encode_profile(user).map_err(|e| ClusterError(e.to_string()))?;
         let mut c = self.conn.clone();
         let answer: i64 = Script::new(&format!("{CONNECTIONS}\n{CONNECT_WITHIN}"))
             .arg(&self.prefix)

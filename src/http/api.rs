@@ -15,7 +15,7 @@ use super::security::{set_session_cookie, session_cookie};
 use super::{ApiJson, ApiQuery, AppState, ClientAddr, CurrentUser};
 use crate::chat::{Registration, SessionToken};
 use crate::domain::{ChatError, Page, Room, RoomId, Timestamp, UserId, UserSummary};
-use crate::realtime::events::MessagePayload;
+use crate::wire::MessagePayload;
 
 pub fn router() -> Router<AppState> {
     Router::new()

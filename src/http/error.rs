@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::domain::ChatError;
-use crate::realtime::events::ErrorBody;
+use crate::wire::ErrorBody;
 
 /// An error answered as JSON.
 #[derive(Debug)]

@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 
 use super::AppState;
 use super::error::ApiError;
-use super::security::{client_ip, session_cookie};
+use crate::wire::request::{client_ip, session_cookie};
 use crate::chat::{AuthSession, SessionToken};
 use crate::domain::ChatError;
 

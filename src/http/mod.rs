@@ -8,7 +8,9 @@ pub mod error;
 mod extract;
 pub mod ops;
 pub mod pages;
-pub mod security;
+/// The request helpers moved to [`crate::wire::request`] (realtime needs them
+/// too); the old path stays for the routes.
+use crate::wire::request as security;
 pub mod serve;
 pub mod web;
 

@@ -31,7 +31,7 @@ use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use super::RealtimeConfig;
 use crate::chat::{Chat, SessionToken};
 use crate::domain::ChatError;
-use crate::http::security::{OriginPolicy, session_cookie};
+use crate::wire::request::{OriginPolicy, session_cookie};
 
 /// Socketioxide's (Engine.IO's) request path.
 const PATH: &str = "/socket.io";

@@ -11,7 +11,7 @@ use super::events::{self, decode};
 use super::presence_batch;
 use crate::chat::{AuthSession, Chat, SessionToken};
 use crate::domain::{ChatError, ClientId, ConnId, MessageBody, RoomName};
-use crate::http::security::{OriginPolicy, session_cookie};
+use crate::wire::request::{OriginPolicy, session_cookie};
 
 type Payload = TryData<serde_json::Value>;
 
@@ -38,6 +38,8 @@ pub async fn authenticate<A: Adapter>(
     let token = session_cookie(headers).ok_or(HandshakeError::Refused(ChatError::NotAuthenticated))?;
     let session = chat.authenticate(&SessionToken::from_client(&token)).await.map_err(HandshakeError::Refused)?;
     chat.admit(&session).await.map_err(HandshakeError::Refused)?;
+    // Every socket of the user hears what is addressed to the user.
+    socket.join(super::notifier::user_key(session.user.id));
     socket.extensions.insert(session);
     // Handlers are registered here, before socketioxide sends the connect
     // packet: an event the client sends the moment it is connected must find

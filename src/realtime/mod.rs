@@ -23,7 +23,7 @@ use socketioxide::SocketIo;
 pub use notifier::{SocketNotifier, encode as encode_event};
 
 use crate::chat::Chat;
-use crate::http::security::OriginPolicy;
+use crate::wire::request::OriginPolicy;
 
 /// Transport limits.
 #[derive(Debug, Clone)]

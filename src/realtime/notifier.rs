@@ -21,7 +21,7 @@ use socketioxide::{SendError, SocketError, SocketIo};
 use super::events::{self, MessagePayload, Presence, RoomCreated, RoomNotice, UserTyping};
 use super::presence_batch::{self, Batcher};
 use crate::chat::{Audience, Event, Notifier};
-use crate::domain::{ConnId, RoomId};
+use crate::domain::{ConnId, RoomId, UserId};
 
 pub struct SocketNotifier {
     io: SocketIo,
@@ -40,7 +40,7 @@ impl SocketNotifier {
 
     /// Puts a presence change in the current window; the first change of a
     /// window schedules its `presence_batch`.
-    fn batch_presence(&self, user: crate::domain::UserId, payload: Box<RawValue>) {
+    fn batch_presence(&self, user: UserId, payload: Box<RawValue>) {
         if !self.presence.push(user, payload) {
             return;
         }
@@ -71,6 +71,12 @@ fn ns(io: &SocketIo) -> Option<socketioxide::operators::BroadcastOperators> {
 /// The Socket.IO room a chat room maps to.
 fn room_key(room: RoomId) -> String {
     format!("room:{room}")
+}
+
+/// The Socket.IO room every socket of a user is in, from its handshake on:
+/// what `Audience::User` reaches.
+pub(super) fn user_key(user: UserId) -> String {
+    format!("u:{user}")
 }
 
 /// The wire name and the once-serialised payload of an event (public for
@@ -139,6 +145,7 @@ impl Notifier for SocketNotifier {
             (Audience::Everyone, _) => (ns.sockets(), None),
             (Audience::Room(room), _) => (ns.to(room_key(*room)).sockets(), None),
             (Audience::RoomExcept(room, conn), _) => (ns.to(room_key(*room)).sockets(), Sid::from_str(&conn.0).ok()),
+            (Audience::User(user), _) => (ns.to(user_key(*user)).sockets(), None),
         };
         deliver(sockets, except, name, &payload);
     }

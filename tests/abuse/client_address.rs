@@ -2,7 +2,7 @@
 //! entry (the last entry of the last `X-Forwarded-For` line) counts; an IPv6
 //! /64 is one client for every limiter; limiter keys have a fixed size and
 //! limiter maps a hard cap (unit tests in src/chat/ratelimit.rs and
-//! src/http/security.rs).
+//! src/wire/request.rs).
 
 use std::net::IpAddr;
 
