@@ -328,6 +328,8 @@ mod tests {
             room_type: crate::domain::RoomType::Public,
             created_by: None,
             created_at: now(),
+            topic: String::new(),
+            archived: false,
         };
         let lookups = (0..20).map(|_| {
             cache.get_or_load(RoomId(7), async || {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::cache::{RECENT_RECHECK_SECS, SESSION_RECHECK_SECS};
 use super::{Audience, AuthSession, Chat, ChatConfig, ClusterMsg, Event, Notifier, Registration, SessionToken};
 use crate::domain::{ChatError, Clock, ConnId, MessageBody, MessageType, NewMessage, Page, RoomId, SystemClock, Timestamp, UserSummary};
-use crate::store::Store;
+use crate::store::ports::*;
 use crate::store::sqlite::SqliteStore;
 
 #[derive(Default)]

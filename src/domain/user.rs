@@ -182,6 +182,29 @@ pub struct NewUser {
     pub created_at: Timestamp,
 }
 
+/// What an account may do on the whole server (docs/protocol.md, "Roles").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Admin,
+    Member,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Admin => "admin",
+            Self::Member => "member",
+        }
+    }
+
+    /// The stored value; `moderator` (reserved in the schema) and anything
+    /// else reads as a member.
+    pub fn from_db(s: &str) -> Self {
+        if s == "admin" { Self::Admin } else { Self::Member }
+    }
+}
+
 /// A stored account.
 #[derive(Debug, Clone)]
 pub struct User {
@@ -193,6 +216,9 @@ pub struct User {
     pub password_hash: String,
     pub created_at: Timestamp,
     pub last_seen: Option<Timestamp>,
+    pub role: Role,
+    /// A deactivated user has no sessions and cannot sign in.
+    pub deactivated: bool,
 }
 
 /// The public face of a user: what others may see.
