@@ -250,6 +250,7 @@ impl Chat {
         };
         let user = store.create_user(user).await.map_err(store_error)?;
         tracing::info!(user_id = %user.id, "registered");
+        self.add_new_account_to_general(user.id).await;
         Ok(UserSummary::from(&user))
     }
 

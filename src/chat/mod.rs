@@ -9,6 +9,7 @@ mod access;
 mod accounts;
 mod cache;
 pub mod cluster;
+mod members;
 mod messages;
 pub mod notify;
 mod presence;
@@ -23,10 +24,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use access::{Action, Standing};
+pub use rooms::{DIRECT_MAX, DIRECT_MIN, MAX_IDS, MAX_MEMBERS, MAX_ROOMS_PER_USER, RoomEdit};
 pub use accounts::{AuthSession, Registration, SessionToken};
 pub use cache::HistoryPage;
+pub use members::{Access, UserRooms};
 pub use cluster::{Cluster, ClusterError, ClusterMsg, LoginLimits};
-pub use notify::{Audience, Event, Notifier};
+pub use notify::{Audience, Event, MemberInfo, Notifier, RoomInfo, Viewer};
 pub use presence::Welcome;
 pub use ratelimit::{ClientNet, LimiterKey, LoginKeys};
 pub use ratelimit::Limit;
@@ -130,6 +133,7 @@ struct Inner {
     join_limit: ratelimit::TokenBuckets<UserId>,
     sessions: cache::SessionCache,
     rooms: cache::RoomCache,
+    memberships: members::MembershipCache,
     recent: cache::RecentMessages,
 }
 
@@ -151,6 +155,7 @@ impl Chat {
             join_limit: ratelimit::TokenBuckets::of(config.join),
             sessions: cache::SessionCache::new(),
             rooms: cache::RoomCache::new(),
+            memberships: members::MembershipCache::new(),
             recent: cache::RecentMessages::new(),
             store,
             notifier,
@@ -193,6 +198,9 @@ impl Chat {
                     self.publish(Audience::Everyone, Event::Presence { user, is_online: false, last_seen: Some(now) });
                 }
             }
+            ClusterMsg::MembershipChanged { room, user, member } => self.apply_membership(room, user, member).await,
+            ClusterMsg::RoomChanged { room } => self.inner.rooms.changed(room),
+            ClusterMsg::StandingChanged { user } => self.inner.memberships.changed(user),
             ClusterMsg::Rejoin => self.rejoin_cluster().await,
         }
     }

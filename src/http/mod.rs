@@ -8,6 +8,7 @@ pub mod error;
 mod extract;
 pub mod ops;
 pub mod pages;
+pub mod rooms;
 /// The request helpers moved to [`crate::wire::request`] (realtime needs them
 /// too); the old path stays for the routes.
 use crate::wire::request as security;
@@ -54,6 +55,7 @@ const BODY_LIMIT: usize = 64 * 1024;
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(pages::router())
+        .merge(rooms::router())
         .merge(api::router())
         .merge(ops::router())
         .merge(web::router())

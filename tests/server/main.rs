@@ -3,8 +3,10 @@
 
 mod support;
 
+mod access;
 mod accounts;
 mod bad_input;
+mod membership;
 mod messages;
 mod ops;
 mod presence;
