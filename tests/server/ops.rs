@@ -39,6 +39,7 @@ async fn the_openapi_document_describes_every_http_route() {
         "/", "/login", "/register", "/logout", "/healthz", "/readyz", "/metrics", "/api/openapi.json",
         "/api/register", "/api/login", "/api/logout", "/api/me", "/api/rooms", "/api/messages/{room_id}",
         "/api/online-users", "/api/online-users/{room_id}",
+        "/api/rooms/{room_id}", "/api/rooms/{room_id}/members", "/api/rooms/{room_id}/members/{user_id}", "/api/direct",
     ];
     assert_eq!(paths, expected.into_iter().collect());
 }
