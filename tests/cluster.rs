@@ -196,8 +196,11 @@ async fn presence_and_new_rooms_are_seen_on_every_instance() {
         s.wait_for("room_created", |r| r["room_id"] == room, WAIT).await.unwrap();
     }
 
-    join(&ann, 1).await;
-    let (_, in_room) = bob_http.get_json("/api/online-users/1").await.unwrap();
+    // Not General: every account is a member of it, and a room's online
+    // list is its members with a socket (docs/protocol.md Part C).
+    let everywhere = room.as_i64().unwrap();
+    join(&ann, everywhere).await;
+    let (_, in_room) = bob_http.get_json(&format!("/api/online-users/{everywhere}")).await.unwrap();
     assert_eq!(in_room.as_array().unwrap().len(), 1, "{in_room}");
     assert_eq!(in_room[0]["username"], "ann");
 
