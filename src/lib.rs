@@ -10,6 +10,11 @@
 //!   wire/ (JSON shapes and request          |      only place rules run
 //!          helpers both transports share)   v
 //!                          store/ (trait Store; sqlite, ...)    domain/ (ids, validated values, ChatError)
+//!
+//!   cluster/ (Redis) implements chat's Cluster port; chat reaches it only
+//!   through chat::shared::SharedState, which holds the one policy for when
+//!   Redis is down. Messages between instances are versioned wire types of
+//!   their own (cluster/wire.rs), never the chat's domain types.
 //! ```
 //!
 //! Dependencies point inward: transports call [`chat::Chat`]; `chat` uses

@@ -100,6 +100,9 @@ impl Drop for Instance {
 
 struct Cluster {
     nodes: Vec<Instance>,
+    /// The Redis URL and key prefix the instances share.
+    redis: String,
+    prefix: String,
     _db: TestDb,
 }
 
@@ -121,7 +124,7 @@ async fn cluster_with(n: usize, env: &[(&str, &str)]) -> Option<Cluster> {
     for _ in 1..n {
         nodes.push(Instance::start(&db.url, &redis, &prefix, env).await);
     }
-    Some(Cluster { nodes, _db: db })
+    Some(Cluster { nodes, redis, prefix, _db: db })
 }
 
 /// A user logged in through `instance`, with a connected socket there.
@@ -492,4 +495,30 @@ async fn a_membership_socket_on_another_instance_starts_hearing_a_room_it_is_add
     let ann = following(&c.nodes[0], &ann_http).await;
     let id = send(&ann, room, "across").await;
     bob.wait_for("new_message", |m| m["id"] == id, WAIT).await.unwrap();
+}
+
+#[tokio::test]
+async fn messages_between_instances_of_an_unknown_version_or_shape_are_skipped_not_a_crash() {
+    let Some(c) = cluster(2).await else { return };
+    let (_, mut ann) = user_on(&c.nodes[0], "ann").await;
+    let (_, mut bob) = user_on(&c.nodes[1], "bob").await;
+    join(&ann, 1).await;
+    join(&bob, 1).await;
+    // What a newer instance, or something that is no instance, might publish.
+    let client = redis::Client::open(c.redis.as_str()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let channel = format!("{}:events", c.prefix);
+    for payload in [
+        r#"{"v":2,"from":"newer","msg":{"type":"event","audience":{"to":"everyone"}}}"#,
+        r#"{"v":1,"from":"newer","msg":{"type":"event","audience":{"to":"team","team":1},"event":{"kind":"typing"}}}"#,
+        r#"{"v":1,"from":"newer","msg":{"type":"room_exploded"}}"#,
+        "not json at all",
+    ] {
+        let _: i64 = redis::cmd("PUBLISH").arg(&channel).arg(payload).query_async(&mut conn).await.unwrap();
+    }
+    // Both instances go on as before.
+    let id = send(&ann, 1, "after the unknown ones").await;
+    bob.wait_for("new_message", |m| m["id"] == id, WAIT).await.expect("still delivered across instances");
+    let id = send(&bob, 1, "and back").await;
+    ann.wait_for("new_message", |m| m["id"] == id, WAIT).await.expect("still delivered across instances");
 }

@@ -11,7 +11,8 @@ use base64::Engine as _;
 use blake2::{Blake2b, Digest, digest::consts::U32};
 
 use super::ratelimit::{AttemptWindow, ClientNet, LoginGate, LoginKeys, login_delay};
-use super::{Chat, ChatConfig, LoginLimits, cluster_error, store_error};
+use super::shared::Counted;
+use super::{Chat, ChatConfig, LoginLimits, store_error};
 use crate::domain::{
     AvatarColor, ChatError, DisplayName, Email, NewUser, Password, User, UserSummary, Username,
 };
@@ -256,12 +257,8 @@ impl Chat {
 
     async fn registration_allowed(&self, client: ClientNet) -> Result<(), ChatError> {
         let max = self.inner.config.registrations_per_address;
-        let allowed = match &self.inner.cluster {
-            None => self.inner.accounts.registrations.take(&client),
-            Some(cluster) => {
-                cluster.take_attempt("register", client, max, REGISTRATION_WINDOW).await.map_err(cluster_error)?
-            }
-        };
+        let local = &self.inner.accounts.registrations;
+        let allowed = self.inner.shared.take_attempt("register", local, client, max, REGISTRATION_WINDOW).await;
         allowed.map_err(|retry_after| ChatError::RateLimited { retry_after })
     }
 
@@ -279,23 +276,23 @@ impl Chat {
     ) -> Result<(SessionToken, UserSummary), ChatError> {
         let folded = username.trim().to_ascii_lowercase();
         let keys = LoginKeys::new(client, &folded);
-        let failures = self.login_reserve(&keys).await?;
+        let (failures, counted) = self.login_reserve(&keys).await?;
         let delay = login_delay(failures, self.inner.config.login_delay_max);
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
         }
         match self.check_password(&folded, password).await {
             Ok(Some(user)) => {
-                self.login_release(&keys, true).await;
+                self.login_release(&keys, true, counted).await;
                 let token = self.open_session(&user).await?;
                 Ok((token, UserSummary::from(&user)))
             }
             Ok(None) => {
-                self.login_failed(&keys).await;
+                self.login_failed(&keys, counted).await;
                 Err(ChatError::InvalidCredentials)
             }
             Err(e) => {
-                self.login_release(&keys, false).await;
+                self.login_release(&keys, false, counted).await;
                 Err(e)
             }
         }
@@ -315,37 +312,20 @@ impl Chat {
         Ok(user.filter(|_| matches))
     }
 
-    async fn login_reserve(&self, keys: &LoginKeys) -> Result<u32, ChatError> {
-        let reserved = match &self.inner.cluster {
-            None => self.inner.accounts.logins.reserve(keys),
-            Some(cluster) => {
-                cluster.login_reserve(keys, login_limits(&self.inner.config)).await.map_err(cluster_error)?
-            }
-        };
-        reserved.map_err(|retry_after| ChatError::RateLimited { retry_after })
+    /// Counts the attempt; with the username's failures so far, where it was counted.
+    async fn login_reserve(&self, keys: &LoginKeys) -> Result<(u32, Counted), ChatError> {
+        let limits = login_limits(&self.inner.config);
+        let (reserved, counted) = self.inner.shared.login_reserve(&self.inner.accounts.logins, keys, limits).await;
+        reserved.map(|failures| (failures, counted)).map_err(|retry_after| ChatError::RateLimited { retry_after })
     }
 
-    async fn login_failed(&self, keys: &LoginKeys) {
-        match &self.inner.cluster {
-            None => self.inner.accounts.logins.failed(keys),
-            Some(cluster) => {
-                if let Err(e) = cluster.login_failed(keys, login_limits(&self.inner.config)).await {
-                    tracing::warn!(error = %e, "login failure not counted");
-                }
-            }
-        }
+    async fn login_failed(&self, keys: &LoginKeys, counted: Counted) {
+        let limits = login_limits(&self.inner.config);
+        self.inner.shared.login_failed(&self.inner.accounts.logins, keys, limits, counted).await;
     }
 
-    async fn login_release(&self, keys: &LoginKeys, succeeded: bool) {
-        match &self.inner.cluster {
-            None if succeeded => self.inner.accounts.logins.succeeded(keys),
-            None => self.inner.accounts.logins.release(keys),
-            Some(cluster) => {
-                if let Err(e) = cluster.login_release(keys, succeeded).await {
-                    tracing::warn!(error = %e, "login attempt not given back");
-                }
-            }
-        }
+    async fn login_release(&self, keys: &LoginKeys, succeeded: bool, counted: Counted) {
+        self.inner.shared.login_release(&self.inner.accounts.logins, keys, succeeded, counted).await;
     }
 
     async fn open_session(&self, user: &User) -> Result<SessionToken, ChatError> {
@@ -386,9 +366,7 @@ impl Chat {
         let token_hash = token.hash();
         self.inner.store.delete_session(&token_hash).await.map_err(store_error)?;
         self.session_ended(&token_hash);
-        if let Some(cluster) = &self.inner.cluster {
-            cluster.broadcast(super::ClusterMsg::SessionEnded { token_hash });
-        }
+        self.inner.shared.broadcast(super::ClusterMsg::SessionEnded { token_hash });
         Ok(())
     }
 

@@ -1,7 +1,9 @@
 //! The chat layer's port to the other Parley instances behind the same
 //! address. Without one (a single instance) the chat layer keeps presence and
 //! rate limits in memory; with one, they live where every instance sees them,
-//! and every event reaches the clients of every instance.
+//! and every event reaches the clients of every instance. The chat reaches it
+//! only through [`super::shared::SharedState`], which decides what happens
+//! when it cannot be reached.
 
 use std::time::Duration;
 
@@ -56,6 +58,9 @@ pub trait Cluster: Send + Sync + 'static {
     fn broadcast(&self, msg: ClusterMsg);
     /// The messages other instances sent, for the chat layer to act on (taken once).
     fn incoming(&self) -> Option<mpsc::UnboundedReceiver<ClusterMsg>>;
+    /// A presence change of this instance did not reach the shared state:
+    /// at the first heartbeat that does, ask the chat for [`ClusterMsg::Rejoin`].
+    fn lost(&self);
 
     /// One connection of `user` here closed. True when the user is now offline everywhere.
     async fn user_disconnected(&self, user: UserId) -> Result<bool, ClusterError>;

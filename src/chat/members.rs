@@ -142,9 +142,7 @@ impl Chat {
     /// The user's server role or account changed (promoted, demoted,
     /// deactivated): every instance reads their standing again.
     pub async fn standing_changed(&self, user: UserId) {
-        if let Some(cluster) = &self.inner.cluster {
-            cluster.broadcast(ClusterMsg::StandingChanged { user });
-        }
+        self.inner.shared.broadcast(ClusterMsg::StandingChanged { user });
         self.inner.memberships.changed(user);
     }
 
@@ -155,9 +153,7 @@ impl Chat {
     /// refused wherever their socket is, by the time their sockets hear
     /// `room_removed`.
     pub(super) async fn membership_changed(&self, room: RoomId, user: UserId, member: bool) {
-        if let Some(cluster) = &self.inner.cluster {
-            cluster.broadcast(ClusterMsg::MembershipChanged { room, user, member });
-        }
+        self.inner.shared.broadcast(ClusterMsg::MembershipChanged { room, user, member });
         self.apply_membership(room, user, member).await;
     }
 
@@ -180,13 +176,12 @@ impl Chat {
         }
     }
 
-    /// Counts a connection in or out of a room in the shared state; a failure
-    /// is logged (the room's online list is then off until the next rejoin).
+    /// Counts a connection in or out of a room in the shared state.
     async fn shared_room_delta(&self, room: RoomId, user: UserId, entered: bool) {
-        let Some(cluster) = &self.inner.cluster else { return };
-        let done = if entered { cluster.entered_room(room, user).await } else { cluster.left_room(room, user).await };
-        if let Err(e) = done {
-            tracing::warn!(error = %e, "room presence not shared");
+        if entered {
+            self.inner.shared.entered_room(room, user).await;
+        } else {
+            self.inner.shared.left_room(room, user).await;
         }
     }
 
@@ -195,16 +190,15 @@ impl Chat {
     /// one update of the shared state, no announcement.
     pub async fn follow_memberships(&self, conn: &ConnId) -> Result<(), crate::domain::ChatError> {
         let user = self.user_of(conn)?;
+        // Following first: a membership that begins while the rooms are
+        // read is added to this connection by `apply_membership` meanwhile.
+        self.inner.presence.follow_memberships(conn, []);
         let rooms = self.user_rooms(user.id).await?;
         let Some((user, added)) = self.inner.presence.follow_memberships(conn, rooms.rooms.keys().copied()) else {
             return Ok(());
         };
         self.inner.notifier.subscribe_many(conn, &added);
-        if let Some(cluster) = &self.inner.cluster
-            && let Err(e) = cluster.entered_rooms(&added, user.id).await
-        {
-            tracing::warn!(error = %e, "room presence not shared");
-        }
+        self.inner.shared.entered_rooms(&added, user.id).await;
         Ok(())
     }
 }

@@ -2,7 +2,7 @@
 
 use super::access::Action;
 use super::cache::HistoryPage;
-use super::{Audience, Chat, Event, cluster_error, store_error};
+use super::{Audience, Chat, Event, store_error};
 use crate::domain::{ChatError, ClientId, ConnId, Message, MessageBody, MessageType, NewMessage, RoomId, UserSummary};
 use crate::store::{Inserted, Page};
 
@@ -24,16 +24,10 @@ impl Chat {
         if !self.inner.presence.is_in_room(conn, room) {
             return Err(ChatError::NotInRoom);
         }
-        let allowed = match &self.inner.cluster {
-            None => self.inner.send_limit.take(&author.id),
-            Some(cluster) => {
-                let config = &self.inner.config;
-                cluster
-                    .take_send_token(author.id, config.message_rate, config.message_burst)
-                    .await
-                    .map_err(cluster_error)?
-            }
-        };
+        let config = &self.inner.config;
+        let shared = &self.inner.shared;
+        let allowed =
+            shared.take_send_token(&self.inner.send_limit, author.id, config.message_rate, config.message_burst).await;
         allowed.map_err(|retry_after| ChatError::RateLimited { retry_after })?;
         let new = NewMessage {
             room_id: room,

@@ -15,6 +15,7 @@ pub mod notify;
 mod presence;
 mod ratelimit;
 mod rooms;
+mod shared;
 mod typing;
 
 #[cfg(test)]
@@ -29,6 +30,7 @@ pub use accounts::{AuthSession, Registration, SessionToken};
 pub use cache::HistoryPage;
 pub use members::{Access, UserRooms};
 pub use cluster::{Cluster, ClusterError, ClusterMsg, LoginLimits};
+pub use shared::RETRY_AFTER as SHARED_STATE_RETRY_AFTER;
 pub use notify::{Audience, Event, MemberInfo, Notifier, RoomInfo, Viewer};
 pub use presence::Welcome;
 pub use ratelimit::{ClientNet, LimiterKey, LoginKeys};
@@ -120,8 +122,9 @@ pub struct Chat {
 struct Inner {
     store: Arc<dyn Store>,
     notifier: Arc<dyn Notifier>,
-    /// The other instances, when there are any (Redis); else state is local.
-    cluster: Option<Arc<dyn Cluster>>,
+    /// Presence and limits, shared with the other instances when there are
+    /// any (Redis); the one place that decides what happens when it is away.
+    shared: shared::SharedState,
     clock: Arc<dyn Clock>,
     config: ChatConfig,
     accounts: accounts::Accounts,
@@ -159,7 +162,7 @@ impl Chat {
             recent: cache::RecentMessages::new(),
             store,
             notifier,
-            cluster,
+            shared: shared::SharedState::new(cluster),
             clock,
             config,
         };
@@ -171,10 +174,12 @@ impl Chat {
         self.inner.store.ping().await.map_err(store_error)
     }
 
-    /// Tells the clients of every instance.
-    fn publish(&self, audience: Audience, event: Event) {
-        if let Some(cluster) = &self.inner.cluster {
-            cluster.broadcast(ClusterMsg::Event { audience: audience.clone(), event: event.clone() });
+    /// Tells the clients of every instance. The use cases call it after a
+    /// change; public so that a test can address an audience no route
+    /// reaches yet (transports never decide what to announce).
+    pub fn publish(&self, audience: Audience, event: Event) {
+        if self.inner.shared.is_shared() {
+            self.inner.shared.broadcast(ClusterMsg::Event { audience: audience.clone(), event: event.clone() });
         }
         self.inner.notifier.publish(audience, event);
     }
@@ -213,8 +218,8 @@ impl Chat {
 
 impl Chat {
     /// Takes a token of `user`'s bucket named `bucket` (one per kind of
-    /// action): from Redis when there are several instances, so that the limit
-    /// holds wherever the user's sockets are, else from `local`.
+    /// action): shared by every instance, so that the limit holds wherever
+    /// the user's sockets are, or `local` while Redis is away (see `shared.rs`).
     async fn take_token(
         &self,
         bucket: &'static str,
@@ -222,21 +227,11 @@ impl Chat {
         limit: Limit,
         user: UserId,
     ) -> Result<(), ChatError> {
-        let allowed = match &self.inner.cluster {
-            None => local.take(&user),
-            Some(cluster) => cluster.take_token(bucket, user, limit).await.map_err(cluster_error)?,
-        };
-        allowed.map_err(|retry_after| {
+        self.inner.shared.take_token(bucket, local, limit, user).await.map_err(|retry_after| {
             metrics::counter!("parley_events_rate_limited_total", "bucket" => bucket).increment(1);
             ChatError::RateLimited { retry_after }
         })
     }
-}
-
-/// A shared-state failure: logged; the caller falls back or refuses.
-fn cluster_error(e: ClusterError) -> ChatError {
-    tracing::warn!(error = %e, "cluster state unavailable");
-    ChatError::Unavailable
 }
 
 /// Maps a storage failure that has no special meaning for the caller.

@@ -206,17 +206,7 @@ impl Chat {
     pub async fn admit(&self, session: &AuthSession) -> Result<(), ChatError> {
         let max = self.inner.config.max_sockets_per_user;
         let user = session.user.id;
-        let open = match &self.inner.cluster {
-            None => self.inner.presence.connections_of(user),
-            Some(cluster) => match cluster.user_connections(user).await {
-                Ok(n) => n as usize,
-                // Connect checks again; refusing everyone while Redis is away would be worse.
-                Err(e) => {
-                    tracing::warn!(error = %e, "connection count not shared");
-                    self.inner.presence.connections_of(user)
-                }
-            },
-        };
+        let open = self.inner.shared.user_connections(user, self.inner.presence.connections_of(user)).await;
         if open >= max as usize {
             return Err(too_many_connections(max));
         }
@@ -245,19 +235,9 @@ impl Chat {
             let lingered = reg.lingering.remove(&user.id).is_some();
             open == 0 && !awaited && !lingered
         };
-        let came_online = match &self.inner.cluster {
-            None => first_here,
-            Some(cluster) => match cluster.user_connected_within(&user, max).await {
-                Ok(Some(came_online)) => came_online,
-                Ok(None) => {
-                    self.inner.presence.unregister(&conn);
-                    return Err(too_many_connections(max));
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "presence not shared");
-                    first_here
-                }
-            },
+        let Some(came_online) = self.inner.shared.user_connected(&user, max, first_here).await else {
+            self.inner.presence.unregister(&conn);
+            return Err(too_many_connections(max));
         };
         if came_online {
             let event = Event::Presence { user: user.clone(), is_online: true, last_seen: None };
@@ -280,27 +260,10 @@ impl Chat {
         }
         // One step for all the rooms: a `membership` socket is in every room of its user.
         let rooms: Vec<RoomId> = rooms.into_iter().collect();
-        if let Some(cluster) = &self.inner.cluster
-            && let Err(e) = cluster.left_rooms(&rooms, user.id).await
-        {
-            tracing::warn!(error = %e, "room presence not shared");
-        }
+        self.inner.shared.left_rooms(&rooms, user.id).await;
         let linger = self.inner.config.presence_linger;
         let lingers = !linger.is_zero() && !self.inner.presence.stopping.load(Ordering::SeqCst);
-        let went_offline = match &self.inner.cluster {
-            None => last,
-            Some(cluster) => {
-                let gone = if lingers {
-                    cluster.user_disconnected_lingering(user.id).await
-                } else {
-                    cluster.user_disconnected(user.id).await
-                };
-                gone.unwrap_or_else(|e| {
-                    tracing::warn!(error = %e, "presence not shared");
-                    last
-                })
-            }
-        };
+        let went_offline = self.inner.shared.user_disconnected(user.id, lingers, last).await;
         if !went_offline {
             return;
         }
@@ -362,13 +325,8 @@ impl Chat {
             }
         };
         let Some(Lingering { user, since, .. }) = ended else { return };
-        let gone = match &self.inner.cluster {
-            None => true,
-            Some(cluster) => cluster.linger_ended(user.id).await.unwrap_or_else(|e| {
-                tracing::warn!(error = %e, "presence not shared");
-                !self.inner.presence.has_connections(user.id)
-            }),
-        };
+        let presence = &self.inner.presence;
+        let gone = self.inner.shared.linger_ended(user.id, || !presence.has_connections(user.id)).await;
         if gone {
             self.announce_offline(user, since);
         }
@@ -405,7 +363,7 @@ impl Chat {
     /// Not with several instances, whose presence is shared (a stopping
     /// instance's users go offline on the others), nor with no grace configured.
     pub async fn carry_presence_over(&self) {
-        if self.inner.cluster.is_some() || self.inner.config.restart_grace.is_zero() {
+        if self.inner.shared.is_shared() || self.inner.config.restart_grace.is_zero() {
             return;
         }
         let users: Vec<UserId> = {
@@ -440,7 +398,7 @@ impl Chat {
         let Some((_, stopped_at)) = carried.online.first() else { return };
         let grace_ms = i64::try_from(self.inner.config.restart_grace.as_millis()).unwrap_or(i64::MAX);
         let left_ms = stopped_at.as_millis().saturating_add(grace_ms) - now.as_millis();
-        if self.inner.cluster.is_some() || left_ms <= 0 {
+        if self.inner.shared.is_shared() || left_ms <= 0 {
             return;
         }
         let (users, sessions) = (carried.online.len(), carried.sessions.len());
@@ -476,10 +434,8 @@ impl Chat {
 
     /// Everyone online (on every instance).
     pub async fn online_users(&self) -> Result<Vec<UserSummary>, ChatError> {
-        match &self.inner.cluster {
-            None => Ok(self.inner.presence.online_users()),
-            Some(cluster) => cluster.online_users().await.map_err(super::cluster_error),
-        }
+        let presence = &self.inner.presence;
+        Ok(self.inner.shared.online_users(|| presence.online_users()).await)
     }
 }
 
@@ -519,9 +475,11 @@ impl Chat {
     /// that every instance counts these users online and in their rooms, and
     /// announces online those whom the others had been told went offline.
     pub(super) async fn rejoin_cluster(&self) {
-        let Some(cluster) = &self.inner.cluster else { return };
+        if !self.inner.shared.is_shared() {
+            return;
+        }
         let here = self.inner.presence.here();
-        match cluster.rejoin(&here).await {
+        match self.inner.shared.rejoin(&here).await {
             Ok(back) => {
                 tracing::info!(users = here.len(), "connections registered again with the cluster");
                 for user in back {

@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 
 use super::access::Action;
-use super::{Audience, Chat, Event, MemberInfo, RoomInfo, Viewer, cluster_error, store_error};
+use super::{Audience, Chat, Event, MemberInfo, RoomInfo, Viewer, store_error};
 use crate::domain::{
     ChatError, ConnId, MemberEntry, MemberRole, NewRoom, Room, RoomChanges, RoomId, RoomName, RoomType, Topic,
     UserId, UserSummary,
@@ -231,9 +231,7 @@ impl Chat {
         let new_member = !access.standing.member && self.become_member(&room, &user).await?;
         let entered = self.inner.presence.enter(conn, room.id);
         if entered {
-            if let Some(cluster) = &self.inner.cluster {
-                cluster.entered_room(room.id, user.id).await.map_err(cluster_error)?;
-            }
+            self.inner.shared.entered_room(room.id, user.id).await;
             self.inner.notifier.subscribe(conn, room.id);
         }
         if entered || new_member {
@@ -256,9 +254,7 @@ impl Chat {
         if !self.inner.presence.exit(conn, room) {
             return Err(ChatError::NotInRoom);
         }
-        if let Some(cluster) = &self.inner.cluster {
-            cluster.left_room(room, user.id).await.map_err(cluster_error)?;
-        }
+        self.inner.shared.left_room(room, user.id).await;
         self.stop_typing(room, &user, conn);
         self.inner.notifier.unsubscribe(conn, room);
         let text = format!("{} has left the room", user.display_name.as_str());
@@ -276,10 +272,8 @@ impl Chat {
     /// whoever has a socket in it (Part A sockets that joined a public room).
     pub async fn online_in_room(&self, user: &UserSummary, room: RoomId) -> Result<Vec<UserSummary>, ChatError> {
         let room = self.access(user, room, Action::See).await?.room;
-        let mut users = match &self.inner.cluster {
-            None => self.inner.presence.users_in_room(room.id),
-            Some(cluster) => cluster.room_users(room.id).await.map_err(cluster_error)?,
-        };
+        let presence = &self.inner.presence;
+        let mut users = self.inner.shared.room_users(room.id, || presence.users_in_room(room.id)).await;
         let members: HashSet<UserId> =
             self.inner.store.member_ids(room.id).await.map_err(store_error)?.into_iter().collect();
         let mut seen: HashSet<UserId> = users.iter().map(|u| u.id).collect();
@@ -396,9 +390,7 @@ impl Chat {
 
     /// The room changed in the store: every instance reads it again.
     fn room_changed(&self, room: RoomId) {
-        if let Some(cluster) = &self.inner.cluster {
-            cluster.broadcast(super::ClusterMsg::RoomChanged { room });
-        }
+        self.inner.shared.broadcast(super::ClusterMsg::RoomChanged { room });
         self.inner.rooms.changed(room);
     }
 

@@ -291,11 +291,12 @@ impl RedisCluster {
     /// the reaper. `prefix` names this deployment's keys (tests use one each).
     pub async fn connect(url: &str, prefix: &str) -> Result<Arc<Self>, ClusterError> {
         let client = redis::Client::open(url).map_err(err)?;
-        // While Redis is away, a command must fail within about a second (a
-        // send is then refused with `unavailable` and the client retries),
-        // not wait through the default six reconnection tries (about 6 s),
-        // longer than a client waits for its ack. The next command starts a
-        // new round of tries, so the connection still comes back by itself.
+        // While Redis is away, a command must fail within about a second
+        // (the chat then answers from this instance's own state, see
+        // chat/shared.rs), not wait through the default six reconnection
+        // tries (about 6 s), longer than a client waits for its ack. The next
+        // command starts a new round of tries, so the connection still comes
+        // back by itself.
         let config = redis::aio::ConnectionManagerConfig::new()
             .set_number_of_retries(RECONNECT_TRIES)
             .set_max_delay(RECONNECT_MAX_DELAY);
@@ -500,6 +501,10 @@ impl Cluster for RedisCluster {
 
     fn incoming(&self) -> Option<mpsc::UnboundedReceiver<ClusterMsg>> {
         self.incoming.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+
+    fn lost(&self) {
+        self.lost.store(true, Ordering::SeqCst);
     }
 
     async fn user_disconnected(&self, user: UserId) -> Result<bool, ClusterError> {

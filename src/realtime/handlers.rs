@@ -94,16 +94,9 @@ pub async fn on_connect<A: Adapter>(socket: SocketRef<A>, chat: Chat) {
             return;
         }
     };
-    let hello = events::ConnectionSuccess {
-        user_id: welcome.user.id,
-        username: welcome.user.username.as_str(),
-        display_name: welcome.user.display_name.as_str(),
-    };
-    if let Err(e) = socket.emit(events::CONNECTION_SUCCESS, &hello) {
-        tracing::debug!(error = %e, sid = %socket.id, "connection_success not sent");
-    }
-    // Before its first event runs: a `membership` socket is in its rooms
-    // by then. If the memberships cannot be read, the socket stays
+    // Before `connection_success` and before its first event runs: a
+    // `membership` socket is in its rooms by the time its client hears it
+    // is connected. If the memberships cannot be read, the socket stays
     // connected and hears why (it may retry by reconnecting).
     if socket.extensions.get::<FollowsMemberships>().is_some()
         && let Err(e) = chat.follow_memberships(&conn.id).await
@@ -112,6 +105,14 @@ pub async fn on_connect<A: Adapter>(socket: SocketRef<A>, chat: Chat) {
         if let Err(err) = socket.emit(events::CHAT_ERROR, &payload) {
             tracing::debug!(error = %err, sid = %socket.id, "chat_error not sent");
         }
+    }
+    let hello = events::ConnectionSuccess {
+        user_id: welcome.user.id,
+        username: welcome.user.username.as_str(),
+        display_name: welcome.user.display_name.as_str(),
+    };
+    if let Err(e) = socket.emit(events::CONNECTION_SUCCESS, &hello) {
+        tracing::debug!(error = %e, sid = %socket.id, "connection_success not sent");
     }
     conn.registered();
 }

@@ -242,3 +242,57 @@ async fn a_redis_restart_under_two_instances_loses_no_acked_message_and_fan_out_
         eprintln!("{who}: {live_missed} of {} missed live, all found with after=", acked.len());
     }
 }
+
+/// The failure policy of docs/deploy.md, "When Redis is down": with Redis
+/// unreachable, nothing is refused because of it. One instance (on its own
+/// SQLite file) with its own Redis; Redis is killed; a user who was
+/// connected and one who connects only now both join a room, send, type and
+/// list who is online, and everything succeeds. When Redis is back, the
+/// connections made meanwhile are registered again: the online list, now
+/// read from Redis, has both.
+#[tokio::test]
+async fn with_redis_unreachable_connect_join_send_and_the_online_lists_still_succeed() {
+    if !crate::enabled() {
+        return;
+    }
+    let Some(mut redis) = Redis::start().await else { return };
+    let prefix = unique_prefix();
+    let url = redis.url();
+    let a = Instance::start(&[("PARLEY_REDIS_URL", url.as_str()), ("PARLEY_REDIS_PREFIX", prefix.as_str())]).await;
+    let (ann_http, ann) = user_on(&a, "ann").await;
+    let bob_http = HttpClient::new(&a.base);
+    assert_eq!(bob_http.api_register("bob", "bob@example.test", PASSWORD).await.unwrap().status(), 201);
+
+    redis.kill();
+    // Bob logs in and connects while Redis is away.
+    assert_eq!(bob_http.api_login("bob", PASSWORD).await.unwrap().status(), 200);
+    let mut bob = SioClient::connect(&a.base, bob_http.sio_options()).await.unwrap();
+    bob.wait_for("connection_success", |_| true, WAIT).await.expect("connects while Redis is away");
+    let ack = bob.emit_with_ack("join_room", json!({"room_id": 1}), WAIT).await.unwrap();
+    assert_eq!(ack["ok"], true, "join_room while Redis is away: {ack}");
+    for i in 0..3 {
+        let id = send(&ann, &format!("ann-while-away-{i}")).await.expect("a send while Redis is away is acked");
+        bob.wait_for("new_message", |m| m["id"] == id, WAIT).await.expect("delivered on this instance");
+        send(&bob, &format!("bob-while-away-{i}")).await.expect("a send while Redis is away is acked");
+    }
+    let ack = ann.emit_with_ack("typing", json!({"room_id": 1, "is_typing": true}), WAIT).await.unwrap();
+    assert_eq!(ack["ok"], true, "typing while Redis is away: {ack}");
+    let (status, room) = ann_http.get_json("/api/online-users/1").await.unwrap();
+    assert_eq!(status, 200, "a room's online list while Redis is away: {room}");
+    let both: BTreeSet<String> = ["ann", "bob"].map(String::from).into();
+    assert_eq!(online(&ann_http).await, both, "this instance's own view while Redis is away");
+
+    // Redis comes back empty: the connections made meanwhile are registered again.
+    redis.restart().await;
+    let restarted = Instant::now();
+    // Past the second after a failure in which Redis is not asked, the list
+    // comes from Redis, which restarted empty: both are there only once
+    // this instance has registered its connections again.
+    tokio::time::sleep(parley::chat::SHARED_STATE_RETRY_AFTER + Duration::from_millis(500)).await;
+    while online(&ann_http).await != both {
+        assert!(restarted.elapsed() < RECOVERY, "presence not registered again: {:?}", online(&ann_http).await);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let text = "ann-after";
+    assert!(send(&ann, text).await.is_some(), "a send after Redis is back");
+}

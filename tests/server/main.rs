@@ -5,6 +5,7 @@ mod support;
 
 mod access;
 mod accounts;
+mod audience;
 mod bad_input;
 mod membership;
 mod messages;

@@ -25,6 +25,8 @@ pub struct TestApp {
     _db: Option<TestDb>,
     stop: Option<oneshot::Sender<()>>,
     handle: Option<Serving>,
+    /// The server's chat service, for tests that cause what no route causes yet.
+    pub chat: parley::chat::Chat,
 }
 
 /// A server with default settings.
@@ -69,22 +71,40 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
     settings.typing_rate = 1000;
     settings.typing_burst = 1000;
     tweak(&mut settings);
-    let (settings, stop, handle) = start(settings).await;
+    let (settings, stop, handle, chat) = start(settings).await;
     let base = format!("http://{}", settings.bind);
-    TestApp { base, database_url, settings, _dir: dir, _db: db, stop: Some(stop), handle: Some(handle) }
+    TestApp { base, database_url, settings, _dir: dir, _db: db, stop: Some(stop), handle: Some(handle), chat }
+}
+
+/// A second instance beside `first`: its database and its Redis prefix.
+/// `None` unless `first` shares its state through Redis on a database
+/// server (`PARLEY_TEST_REDIS_URL` and `PARLEY_TEST_DATABASE`).
+#[allow(dead_code)]
+pub async fn spawn_beside(first: &TestApp) -> Option<TestApp> {
+    if first.settings.redis_url.is_none() || first._db.is_none() {
+        return None;
+    }
+    let mut settings = first.settings.clone();
+    settings.bind = "127.0.0.1:0".parse().unwrap();
+    let (settings, stop, handle, chat) = start(settings).await;
+    let base = format!("http://{}", settings.bind);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let database_url = first.database_url.clone();
+    Some(TestApp { base, database_url, settings, _dir: dir, _db: None, stop: Some(stop), handle: Some(handle), chat })
 }
 
 type Serving = JoinHandle<std::io::Result<()>>;
 
 /// Builds and runs a server; its settings come back with the address it bound.
-async fn start(mut settings: Settings) -> (Settings, oneshot::Sender<()>, Serving) {
+async fn start(mut settings: Settings) -> (Settings, oneshot::Sender<()>, Serving, parley::chat::Chat) {
     let app = App::build(settings.clone()).await.expect("app builds");
     settings.bind = app.local_addr().unwrap();
+    let chat = app.chat().clone();
     let (stop, stopped) = oneshot::channel::<()>();
     let handle = tokio::spawn(app.run(async move {
         let _ = stopped.await;
     }));
-    (settings, stop, handle)
+    (settings, stop, handle, chat)
 }
 
 /// A Redis key prefix no other test uses.
@@ -146,8 +166,8 @@ impl TestApp {
     pub async fn restart_after(&mut self, pause: Duration) {
         self.stop().await;
         tokio::time::sleep(pause).await;
-        let (settings, stop, handle) = start(self.settings.clone()).await;
-        (self.settings, self.stop, self.handle) = (settings, Some(stop), Some(handle));
+        let (settings, stop, handle, chat) = start(self.settings.clone()).await;
+        (self.settings, self.stop, self.handle, self.chat) = (settings, Some(stop), Some(handle), chat);
     }
 }
 
