@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use parley::store::testdb::{Backend, TestDb};
+use parley_testdb::{Backend, TestDb};
 use parley_client::{HttpClient, SioClient};
 use serde_json::{Value, json};
 

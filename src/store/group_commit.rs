@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use sqlx::{Database, Encode, QueryBuilder, Type};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
-use super::rows::message_columns;
+use super::message_row::select;
 use super::{Inserted, StoreError};
 use crate::domain::{ClientId, Message, NewMessage};
 
@@ -218,11 +218,7 @@ where
     for<'q> i64: Encode<'q, DB> + Type<DB>,
     for<'q> &'q str: Encode<'q, DB> + Type<DB>,
 {
-    let mut find = QueryBuilder::new(concat!(
-        "SELECT ",
-        message_columns!(),
-        " FROM messages m JOIN users u ON u.id = m.user_id WHERE "
-    ));
+    let mut find = QueryBuilder::new(format!("{} WHERE ", select()));
     let mut any = find.separated(" OR ");
     for (user, client_id) in padded(keys) {
         any.push("(m.user_id = ").push_bind_unseparated(user);

@@ -12,6 +12,7 @@ pub use crate::domain::Page;
 use crate::domain::RoomName;
 
 mod group_commit;
+mod message_row;
 pub mod mysql;
 pub mod ports;
 pub mod postgres;
@@ -19,7 +20,6 @@ mod rows;
 mod server;
 mod sql;
 pub mod sqlite;
-pub mod testdb;
 
 pub use ports::{
     CarriedOver, Database, Inserted, InviteStore, MemberStore, MessageStore, NewSession, PresenceStore, RoomStore,

@@ -216,7 +216,7 @@ mod tests {
     use crate::store::Store;
     #[allow(unused_imports)]
     use crate::store::ports::*;
-    use crate::store::testdb::{self, Backend};
+    use parley_testdb::{self as testdb, Backend};
 
     /// A store on a database of its own, or `None` (skip) without `PARLEY_TEST_MYSQL_URL`.
     async fn open() -> Option<(Arc<dyn Store>, testdb::TestDb)> {

@@ -9,7 +9,7 @@
 //! later with a smaller id. Batches of different rooms do not wait on each other.
 
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -17,7 +17,8 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, Post
 use sqlx::{ConnectOptions, Connection, Row};
 
 use super::group_commit::{BatchPlan, CommitBatch, GroupCommit, HeldConnections, rooms_in_lock_order};
-use super::rows::{self, message_columns};
+use super::message_row::select;
+use super::rows;
 use super::sql::{self, Exec, one};
 use super::server::OnServer;
 use super::{Inserted, StoreError, map_err};
@@ -134,14 +135,11 @@ async fn insert_batch(conn: &mut PgConnection, batch: &[NewMessage]) -> Result<V
         .filter(|(_, id)| !inserted.contains(id))
         .filter_map(|(m, _)| Some((m.author.id.0, m.client_id.as_ref()?.as_str())))
         .unzip();
-    let sql = concat!(
-        "SELECT ",
-        message_columns!(),
-        " FROM messages m JOIN users u ON u.id = m.user_id \
-         WHERE (m.user_id, m.client_id) IN (SELECT * FROM unnest($1::bigint[], $2::text[]))"
-    );
+    static FIND: LazyLock<String> = LazyLock::new(|| {
+        format!("{} WHERE (m.user_id, m.client_id) IN (SELECT * FROM unnest($1::bigint[], $2::text[]))", select())
+    });
     let mut stored = Vec::new();
-    for row in sqlx::query(sql).bind(&users).bind(&client_ids).fetch_all(&mut *tx).await.map_err(map_err)? {
+    for row in sqlx::query(FIND.as_str()).bind(&users).bind(&client_ids).fetch_all(&mut *tx).await.map_err(map_err)? {
         stored.push(rows::message(&row).map_err(map_err)?);
     }
     tx.commit().await.map_err(map_err)?;
@@ -214,7 +212,7 @@ mod tests {
     use crate::store::Store;
     #[allow(unused_imports)]
     use crate::store::ports::*;
-    use crate::store::testdb::{self, Backend};
+    use parley_testdb::{self as testdb, Backend};
 
     /// A store on a database of its own, or `None` (skip) without `PARLEY_TEST_POSTGRES_URL`.
     async fn open() -> Option<(Arc<dyn Store>, testdb::TestDb)> {

@@ -6,8 +6,8 @@ use sqlx::{ColumnIndex, Database, Decode, Row, Type};
 use super::{CarriedOver, SessionUser};
 
 use crate::domain::{
-    AvatarColor, ClientId, DisplayName, Invite, MemberEntry, MemberRole, Membership, Message, MessageBody, MessageId,
-    MessageType, Role, Room, RoomId, RoomListing, RoomName, RoomType, Timestamp, User, UserId, UserSummary, Username,
+    AvatarColor, DisplayName, Invite, MemberEntry, MemberRole, Membership, Message, MessageId, Role, Room, RoomId,
+    RoomListing, RoomName, RoomType, Timestamp, User, UserId, Username,
 };
 
 /// The column types Parley reads. Every sqlx backend decodes them, and so
@@ -63,15 +63,8 @@ macro_rules! room_columns {
     };
 }
 
-/// `SELECT` list for [`message`], on `messages m JOIN users u`.
-macro_rules! message_columns {
-    () => {
-        "m.id, m.room_id, m.user_id, u.username, u.display_name, u.avatar_color, \
-         m.message, m.message_type, m.client_id, m.created_at"
-    };
-}
-
-pub(crate) use {message_columns, room_columns, user_columns};
+pub(crate) use {room_columns, user_columns};
+pub use super::message_row::message;
 
 /// Who the last graceful stop left online, with when it stopped ([`super::Store::take_online`]).
 pub const CARRIED_OVER: &str = concat!(
@@ -169,23 +162,6 @@ pub fn invite<R: ParleyRow>(r: &R) -> Result<Invite, R::Error> {
         expires_at: Timestamp::from_millis(r.int("expires_at")?),
         max_uses: u32::try_from(r.int("max_uses")?).unwrap_or(0),
         uses: u32::try_from(r.int("uses")?).unwrap_or(0),
-    })
-}
-
-pub fn message<R: ParleyRow>(r: &R) -> Result<Message, R::Error> {
-    Ok(Message {
-        id: MessageId(r.int("id")?),
-        room_id: RoomId(r.int("room_id")?),
-        author: UserSummary {
-            id: UserId(r.int("user_id")?),
-            username: Username::from_trusted(r.text("username")?),
-            display_name: DisplayName::from_trusted(r.text("display_name")?),
-            avatar_color: AvatarColor::from_trusted(r.text("avatar_color")?),
-        },
-        body: MessageBody::from_trusted(r.text("message")?),
-        message_type: MessageType::from_db(&r.text("message_type")?),
-        client_id: r.opt_text("client_id")?.map(ClientId::from_trusted),
-        created_at: Timestamp::from_millis(r.int("created_at")?),
     })
 }
 

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 
 use super::group_commit::GroupCommit;
 use super::ports::*;
-use super::rows;
+use super::rows::{self, ParleyRow as _};
 use super::sql::{self, Exec, Pool, Stmt, all, count, one};
 use super::{StoreError, map_err};
 use crate::domain::{
@@ -50,8 +50,6 @@ pub(crate) async fn fill_room_keys<C: Exec>(c: &mut C) -> Result<(), StoreError>
     }
     Ok(())
 }
-
-use super::rows::ParleyRow as _;
 
 #[async_trait]
 impl<S: OnServer> Database for S {

@@ -21,7 +21,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use parley::store::testdb::{Backend, TestDb};
+use parley_testdb::{Backend, TestDb};
 use parley_client::{HttpClient, SioClient};
 use serde_json::{Value, json};
 

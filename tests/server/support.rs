@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use parley::store::testdb::{Backend, TestDb};
+use parley_testdb::{Backend, TestDb};
 use parley::{App, Settings};
 use parley_client::{ConnectOptions, HttpClient, SioClient};
 use serde_json::{Value, json};
@@ -17,7 +17,7 @@ pub const PASSWORD: &str = "correct horse battery";
 pub struct TestApp {
     pub base: String,
     /// The test's own database: a SQLite file, or a fresh database on the
-    /// server that `PARLEY_TEST_DATABASE` names (see `parley::store::testdb`).
+    /// server that `PARLEY_TEST_DATABASE` names (see the `parley-testdb` crate).
     pub database_url: String,
     /// What it was started with (its address included), for [`TestApp::restart_after`].
     settings: Settings,

@@ -1,7 +1,7 @@
 //! [`crate::store::MemberStore`].
 
 use super::{new_room, new_user};
-use crate::domain::{MemberRole, RoomChanges, RoomId, RoomType, Timestamp, UserId};
+use crate::domain::{MemberRole, RoomChanges, RoomId, RoomType, Timestamp};
 use crate::store::Store;
 
 pub async fn membership_has_a_role_and_a_join_time(store: &dyn Store) {
@@ -65,5 +65,4 @@ pub async fn a_user_s_member_rooms_leave_out_archived_ones_and_members_come_in_j
     assert_eq!(store.member_ids(one.id).await.unwrap(), [ann.id, bob.id, cat.id], "ids in id order");
     assert!(store.members(RoomId(999_999)).await.unwrap().is_empty());
     assert_eq!(store.count_members(RoomId(999_999)).await.unwrap(), 0);
-    let _ = UserId(0);
 }

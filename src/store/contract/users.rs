@@ -46,9 +46,9 @@ pub async fn users_are_found_by_id_and_by_a_list_of_ids_in_id_order(store: &dyn 
 pub async fn a_search_matches_part_of_a_username_or_display_name_and_leaves_out_the_deactivated(store: &dyn Store) {
     let mut ann = new_user("ann");
     ann.display_name = DisplayName::parse(Some("Ann Lund"), &ann.username).unwrap();
-    let ann = store.create_user(ann).await.unwrap();
-    let joanna = store.create_user(new_user("Joanna")).await.unwrap();
-    let bob = store.create_user(new_user("bob_x")).await.unwrap();
+    store.create_user(ann).await.unwrap();
+    store.create_user(new_user("Joanna")).await.unwrap();
+    store.create_user(new_user("bob_x")).await.unwrap();
     let gone = store.create_user(new_user("annie")).await.unwrap();
     store.set_deactivated(gone.id, Some(Timestamp::from_millis(5))).await.unwrap();
     let names = |v: Vec<crate::domain::User>| v.into_iter().map(|u| u.username.as_str().to_owned()).collect::<Vec<_>>();
@@ -58,7 +58,6 @@ pub async fn a_search_matches_part_of_a_username_or_display_name_and_leaves_out_
     assert_eq!(names(store.search_users(Some("_"), 50, false).await.unwrap()), ["bob_x"], "wildcards are literal");
     assert_eq!(names(store.search_users(Some("%"), 50, false).await.unwrap()), Vec::<String>::new());
     assert_eq!(names(store.search_users(None, 2, false).await.unwrap()), ["ann", "bob_x"], "ordered, limited");
-    let _ = (ann, joanna, bob);
 }
 
 pub async fn a_profile_a_password_a_role_and_deactivation_are_changed_in_place(store: &dyn Store) {
@@ -81,8 +80,6 @@ pub async fn a_profile_a_password_a_role_and_deactivation_are_changed_in_place(s
     assert!(store.set_role(UserId(999_999), Role::Admin).await.unwrap().is_none());
     assert!(store.set_deactivated(bob.id, Some(Timestamp::from_millis(7))).await.unwrap().unwrap().deactivated);
     assert!(!store.set_deactivated(bob.id, None).await.unwrap().unwrap().deactivated);
-    let _ = Email::parse("x@example.com");
-    let _: Option<StoreError> = None;
 }
 
 pub async fn only_active_admins_are_counted(store: &dyn Store) {

@@ -4,13 +4,11 @@
 
 use super::Stmt;
 use crate::domain::{ClientId, Page, RoomId, UserId};
-use crate::store::rows::message_columns;
-
-const SELECT: &str = concat!("SELECT ", message_columns!(), " FROM messages m JOIN users u ON u.id = m.user_id");
+use crate::store::message_row::select;
 
 /// A page of `room`, and whether it comes newest first (to be reversed).
 pub fn page(room: RoomId, page: Page) -> (Stmt, bool) {
-    let s = Stmt::new(SELECT).push(" WHERE m.room_id = ").bind(room.0);
+    let s = Stmt::new(select()).push(" WHERE m.room_id = ").bind(room.0);
     match page {
         Page::Latest { limit } => (s.push(" ORDER BY m.id DESC LIMIT ").bind(i64::from(limit)), true),
         Page::Before { id, limit } => {
@@ -24,5 +22,5 @@ pub fn page(room: RoomId, page: Page) -> (Stmt, bool) {
 
 /// The message `user` sent with `client_id`.
 pub fn by_client_id(user: UserId, client_id: &ClientId) -> Stmt {
-    Stmt::new(SELECT).push(" WHERE m.user_id = ").bind(user.0).push(" AND m.client_id = ").bind(client_id.as_str())
+    Stmt::new(select()).push(" WHERE m.user_id = ").bind(user.0).push(" AND m.client_id = ").bind(client_id.as_str())
 }

@@ -19,7 +19,7 @@ use std::ops::DerefMut;
 use sqlx::mysql::{MySql, MySqlConnection, MySqlRow};
 use sqlx::postgres::{PgConnection, PgRow, Postgres};
 use sqlx::sqlite::{Sqlite, SqliteConnection, SqliteRow};
-use sqlx::{Connection, Encode, QueryBuilder, Row, Type};
+use sqlx::{Encode, QueryBuilder, Row, Type};
 
 use super::rows::ParleyRow;
 use super::{StoreError, map_err};
@@ -329,6 +329,3 @@ macro_rules! pool {
 pool!(MySql, MySqlConnection);
 pool!(Postgres, PgConnection);
 pool!(Sqlite, SqliteConnection);
-
-#[allow(unused_imports)]
-use Connection as _;

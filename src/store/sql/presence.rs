@@ -2,7 +2,7 @@
 
 use super::Stmt;
 use crate::domain::{Timestamp, UserId};
-use crate::store::rows;
+use crate::store::rows::{self, user_columns};
 
 pub fn set_last_seen(user: UserId, at: Timestamp) -> Stmt {
     Stmt::new("UPDATE users SET last_seen = ").bind(at.as_millis()).push(" WHERE id = ").bind(user.0)
@@ -36,5 +36,3 @@ pub fn carried_sessions(now: Timestamp) -> Stmt {
     .bind(now.as_millis())
     .push(" ORDER BY s.expires_at DESC LIMIT 10000")
 }
-
-use crate::store::rows::user_columns;

@@ -8,18 +8,17 @@
 //! while one transaction commits go into the next.
 
 use std::str::FromStr;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{ConnectOptions, Connection, Row};
 
-use super::rows::{self, message_columns};
+use super::message_row::{MessageRow, select};
+use super::rows;
 use super::{Inserted, Page, StoreError, map_err};
-use crate::domain::{
-    AvatarColor, ClientId, DisplayName, Message, MessageBody, MessageId, MessageType, NewMessage, RoomId, Timestamp,
-    UserId, UserSummary, Username,
-};
+use crate::domain::{ClientId, Message, MessageId, NewMessage, RoomId};
 use writer::WriteThread;
 
 mod ports;
@@ -75,22 +74,21 @@ impl SqliteStore {
     /// and copies each value out of SQLite; for a page of 100 that cost more
     /// than the query (BENCHMARKS.md, "History").
     pub(super) async fn page(&self, room: RoomId, page: Page) -> Result<Vec<Message>, StoreError> {
-        macro_rules! page {
-            ($tail:literal) => {
-                concat!(
-                    "SELECT json_group_array(json_array(id, room_id, user_id, username, display_name, avatar_color, \
-                     message, message_type, client_id, created_at) ORDER BY id) AS page FROM (SELECT ",
-                    message_columns!(),
-                    " FROM messages m JOIN users u ON u.id = m.user_id WHERE m.room_id = ?",
-                    $tail,
-                    ")"
-                )
-            };
+        /// The page query for the `WHERE` and `ORDER BY` that follow the room.
+        fn paged(tail: &str) -> String {
+            format!(
+                "SELECT json_group_array({} ORDER BY id) AS page FROM ({} WHERE m.room_id = ?{tail})",
+                MessageRow::JSON_ARRAY,
+                select()
+            )
         }
+        static LATEST: LazyLock<String> = LazyLock::new(|| paged(" ORDER BY m.id DESC LIMIT ?"));
+        static BEFORE: LazyLock<String> = LazyLock::new(|| paged(" AND m.id < ? ORDER BY m.id DESC LIMIT ?"));
+        static AFTER: LazyLock<String> = LazyLock::new(|| paged(" AND m.id > ? ORDER BY m.id ASC LIMIT ?"));
         let (sql, cursor, limit) = match page {
-            Page::Latest { limit } => (page!(" ORDER BY m.id DESC LIMIT ?"), None, limit),
-            Page::Before { id, limit } => (page!(" AND m.id < ? ORDER BY m.id DESC LIMIT ?"), Some(id), limit),
-            Page::After { id, limit } => (page!(" AND m.id > ? ORDER BY m.id ASC LIMIT ?"), Some(id), limit),
+            Page::Latest { limit } => (LATEST.as_str(), None, limit),
+            Page::Before { id, limit } => (BEFORE.as_str(), Some(id), limit),
+            Page::After { id, limit } => (AFTER.as_str(), Some(id), limit),
         };
         let mut query = sqlx::query(sql).bind(room.0);
         if let Some(id) = cursor {
@@ -98,34 +96,9 @@ impl SqliteStore {
         }
         let row = query.bind(i64::from(limit)).fetch_one(&self.reader).await.map_err(map_err)?;
         let page: &str = row.try_get("page").map_err(map_err)?;
-        let page: Vec<JsonMessage> =
+        let page: Vec<MessageRow> =
             serde_json::from_str(page).map_err(|e| StoreError::Other(format!("a page of messages: {e}")))?;
-        Ok(page.into_iter().map(JsonMessage::into_message).collect())
-    }
-}
-
-/// One message of a page as `json_array` writes it, in `message_columns!` order.
-#[derive(serde::Deserialize)]
-struct JsonMessage(i64, i64, i64, String, String, String, String, String, Option<String>, i64);
-
-impl JsonMessage {
-    fn into_message(self) -> Message {
-        let Self(id, room_id, user_id, username, display_name, avatar_color, body, message_type, client_id, created_at) =
-            self;
-        Message {
-            id: MessageId(id),
-            room_id: RoomId(room_id),
-            author: UserSummary {
-                id: UserId(user_id),
-                username: Username::from_trusted(username),
-                display_name: DisplayName::from_trusted(display_name),
-                avatar_color: AvatarColor::from_trusted(avatar_color),
-            },
-            body: MessageBody::from_trusted(body),
-            message_type: MessageType::from_db(&message_type),
-            client_id: client_id.map(ClientId::from_trusted),
-            created_at: Timestamp::from_millis(created_at),
-        }
+        Ok(page.into_iter().map(MessageRow::into_message).collect())
     }
 }
 
@@ -146,11 +119,8 @@ fn commit_batch(conn: &mut rusqlite::Connection, batch: &[NewMessage]) -> rusqli
              VALUES (?, ?, ?, ?, ?, ?) \
              ON CONFLICT (user_id, client_id) WHERE client_id IS NOT NULL DO NOTHING RETURNING id",
         )?;
-        let mut find = tx.prepare_cached(concat!(
-            "SELECT ",
-            message_columns!(),
-            " FROM messages m JOIN users u ON u.id = m.user_id WHERE m.user_id = ? AND m.client_id = ?"
-        ))?;
+        static FIND: LazyLock<String> = LazyLock::new(|| format!("{} WHERE m.user_id = ? AND m.client_id = ?", select()));
+        let mut find = tx.prepare_cached(&FIND)?;
         for m in batch {
             let client_id = m.client_id.as_ref().map(ClientId::as_str);
             let id: Option<i64> = insert

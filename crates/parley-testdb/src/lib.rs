@@ -1,4 +1,4 @@
-//! Throwaway databases on a MySQL/MariaDB or PostgreSQL server, for tests and
+//! Throwaway databases on a MySQL/MariaDB or PostgreSQL server, for Parley's tests and
 //! benchmarks: each [`TestDb`] is a database of its own, dropped when the
 //! value is dropped, so tests never see each other's data.
 //!
