@@ -104,8 +104,11 @@ async fn presence_and_new_rooms_are_seen_on_every_instance() {
         s.wait_for("room_created", |r| r["room_id"] == room, WAIT).await.unwrap();
     }
 
-    join(&ann, 1).await;
-    let (_, in_room) = bob_http.get_json("/api/online-users/1").await.unwrap();
+    // Not General: every account is a member of it, and a room's online
+    // list is its members with a socket (docs/protocol.md Part C).
+    let everywhere = room.as_i64().unwrap();
+    join(&ann, everywhere).await;
+    let (_, in_room) = bob_http.get_json(&format!("/api/online-users/{everywhere}")).await.unwrap();
     assert_eq!(in_room.as_array().unwrap().len(), 1, "{in_room}");
     assert_eq!(in_room[0]["username"], "ann");
 
@@ -344,6 +347,59 @@ async fn a_user_lingering_on_an_instance_that_dies_goes_offline_elsewhere() {
         .await
         .expect("ann goes offline when the dead instance is reaped");
     assert_eq!(gone["is_online"], false);
+}
+
+/// A socket with the `membership` capability on `instance`.
+async fn following(instance: &Process, http: &HttpClient) -> SioClient {
+    let opts = parley_client::ConnectOptions { auth: Some(json!({"capabilities": ["membership"]})), ..http.sio_options() };
+    let mut s = SioClient::connect(&instance.base, opts).await.unwrap();
+    s.wait_for("connection_success", |_| true, WAIT).await.unwrap();
+    s
+}
+
+#[tokio::test]
+async fn a_removed_member_is_refused_on_their_next_send_on_another_instance() {
+    let Some(c) = cluster(2).await else { return };
+    let (ann_http, _) = user_on(&c.nodes[0], "ann").await;
+    let (bob_http, plain) = user_on(&c.nodes[1], "bob").await;
+    let bob_id = bob_http.get_json("/api/me").await.unwrap().1["id"].clone();
+    let body = json!({"room_name": "inner circle", "room_type": "private", "member_ids": [bob_id]});
+    let resp = ann_http.post_json("/api/rooms", &body).await.unwrap();
+    assert_eq!(resp.status(), 201);
+    let room = resp.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+    // Bob's sockets on the other instance use the room: its memberships are cached there.
+    let mut bob = following(&c.nodes[1], &bob_http).await;
+    send(&bob, room, "hello from node 1").await;
+    join(&plain, room).await;
+    send(&plain, room, "and from a plain socket").await;
+
+    let removed = ann_http.inner().delete(ann_http.url(&format!("/api/rooms/{room}/members/{bob_id}"))).send().await.unwrap();
+    assert_eq!(removed.status(), 204);
+    // The other instance hears of the removal before bob's sockets hear `room_removed`.
+    bob.wait_for("room_removed", |r| r["room_id"] == room, WAIT).await.unwrap();
+    for s in [&bob, &plain] {
+        let ack = s.emit_with_ack("send_message", json!({"room_id": room, "message": "still in?"}), WAIT).await.unwrap();
+        assert_eq!(ack["error"]["code"], "room_not_found", "{ack}");
+    }
+    let (status, _) = bob_http.get_json(&format!("/api/messages/{room}")).await.unwrap();
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn a_membership_socket_on_another_instance_starts_hearing_a_room_it_is_added_to() {
+    let Some(c) = cluster(2).await else { return };
+    let (ann_http, _) = user_on(&c.nodes[0], "ann").await;
+    let (bob_http, _) = user_on(&c.nodes[1], "bob").await;
+    let bob_id = bob_http.get_json("/api/me").await.unwrap().1["id"].clone();
+    let mut bob = following(&c.nodes[1], &bob_http).await;
+    let resp = ann_http.post_json("/api/rooms", &json!({"room_name": "later", "room_type": "private"})).await.unwrap();
+    let room = resp.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+    let added = ann_http.post_json(&format!("/api/rooms/{room}/members"), &json!({"user_ids": [bob_id]})).await.unwrap();
+    assert_eq!(added.status(), 204);
+    bob.wait_for("room_added", |r| r["id"] == room, WAIT).await.unwrap();
+    let ann = following(&c.nodes[0], &ann_http).await;
+    let id = send(&ann, room, "across").await;
+    bob.wait_for("new_message", |m| m["id"] == id, WAIT).await.unwrap();
 }
 
 #[tokio::test]

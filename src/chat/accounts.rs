@@ -14,7 +14,7 @@ use super::ratelimit::{AttemptWindow, ClientNet, LoginGate, LoginKeys, login_del
 use super::shared::Counted;
 use super::{Chat, ChatConfig, LoginLimits, store_error};
 use crate::domain::{
-    AvatarColor, ChatError, DisplayName, Email, NewUser, MemberRole, Password, RegistrationMode, RoomName, User, UserSummary, Username,
+    AvatarColor, ChatError, DisplayName, Email, NewUser, Password, RegistrationMode, User, UserSummary, Username,
 };
 use crate::store::NewSession;
 
@@ -277,24 +277,8 @@ impl Chat {
         };
         let user = store.create_user(user).await.map_err(store_error)?;
         tracing::info!(user_id = %user.id, role = user.role.as_str(), "registered");
-        self.account_created(&user).await;
+        self.add_new_account_to_general(user.id).await;
         Ok(user)
-    }
-
-    /// What a new account gets besides its row: membership of General, when
-    /// a room of that name exists (docs/protocol.md, "Membership and events").
-    /// The account exists whatever happens here: a failure is logged, and the
-    /// person can still join General from the room list.
-    async fn account_created(&self, user: &User) {
-        let store = &self.inner.store;
-        let general = RoomName::from_trusted("General".into()).folded();
-        let joined = async {
-            let Some(room) = store.room_by_name(&general).await? else { return Ok(()) };
-            store.add_members(room.id, &[user.id], MemberRole::Member, self.inner.clock.now()).await.map(|_| ())
-        };
-        if let Err(e) = joined.await {
-            tracing::warn!(error = %e, user_id = %user.id, "a new account did not become a member of General");
-        }
     }
 
     async fn registration_allowed(&self, client: ClientNet) -> Result<(), ChatError> {

@@ -320,6 +320,8 @@ impl Chat {
             }
             tracing::info!(admin = %caller.id, user_id = %target, deactivated, "account deactivation changed");
         }
+        // Every instance reads the user's standing (admin rights) again.
+        self.standing_changed(target).await;
         let person = self.person(&user).await;
         self.publish(Audience::Everyone, Event::UserUpdated(person.clone()));
         Ok(person)

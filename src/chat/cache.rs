@@ -122,16 +122,18 @@ impl SessionCache {
     }
 }
 
-/// Rooms by id. A room never changes once created (there is no rename or
-/// delete yet); whatever adds one must drop the room here and tell the other
-/// instances, as logout does for sessions.
+/// Rooms by id. A rename, topic or archive drops the room here and, by
+/// [`super::ClusterMsg::RoomChanged`], on every other instance.
 pub(super) struct RoomCache {
     entries: Cache<RoomId, Room>,
+    /// Counts changes, so that a load that raced a change does not keep the
+    /// room as it was before it (insert, then check).
+    changes: AtomicU64,
 }
 
 impl RoomCache {
     pub(super) fn new() -> Self {
-        Self { entries: Cache::new(ROOMS) }
+        Self { entries: Cache::new(ROOMS), changes: AtomicU64::new(0) }
     }
 
     /// The room, from memory or else from `load`. Concurrent lookups of one
@@ -144,17 +146,25 @@ impl RoomCache {
         match self.entries.get_value_or_guard_async(&id).await {
             Ok(room) => Ok(Some(room)),
             Err(guard) => {
+                let changes = self.changes.load(Ordering::SeqCst);
                 let room = load().await?;
                 // Waiters get the room either way; an Err only means the
-                // entry was replaced meanwhile, which leaves a room as good.
+                // entry was removed meanwhile (a change): nothing to keep.
                 if let Some(room) = &room
-                    && guard.insert(room.clone()).is_err()
+                    && guard.insert(room.clone()).is_ok()
+                    && self.changes.load(Ordering::SeqCst) != changes
                 {
-                    tracing::trace!(room_id = %room.id, "room cached meanwhile");
+                    self.entries.remove(&room.id);
                 }
                 Ok(room)
             }
         }
+    }
+
+    /// The room changed in the store: read it again when next asked for.
+    pub(super) fn changed(&self, id: RoomId) {
+        self.changes.fetch_add(1, Ordering::SeqCst);
+        self.entries.remove(&id);
     }
 }
 

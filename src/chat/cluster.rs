@@ -27,6 +27,17 @@ pub enum ClusterMsg {
     /// The server settings changed (`PATCH /api/admin/settings`): read them
     /// again before the next registration.
     SettingsChanged,
+    /// A user's membership of a room began (`member`) or ended: every
+    /// instance forgets what it kept of the user's memberships, subscribes the
+    /// user's `membership` sockets to the room, or unsubscribes all of the
+    /// user's sockets from it.
+    MembershipChanged { room: RoomId, user: UserId, member: bool },
+    /// A user's server role changed or their account was deactivated: every
+    /// instance reads their standing again.
+    StandingChanged { user: UserId },
+    /// A room was renamed, archived or unarchived: every instance forgets the
+    /// room it kept.
+    RoomChanged { room: RoomId },
     /// Never sent between instances: the shared state lost this instance's
     /// connections (Redis restarted empty, or the others took this instance
     /// for dead after its heartbeat lapsed), so they must be registered again
@@ -58,6 +69,21 @@ pub trait Cluster: Send + Sync + 'static {
     async fn user_disconnected(&self, user: UserId) -> Result<bool, ClusterError>;
     async fn entered_room(&self, room: RoomId, user: UserId) -> Result<(), ClusterError>;
     async fn left_room(&self, room: RoomId, user: UserId) -> Result<(), ClusterError>;
+    /// One more connection of `user` in each of `rooms`, in one step (a
+    /// `membership` socket is subscribed to all its user's rooms at connect).
+    async fn entered_rooms(&self, rooms: &[RoomId], user: UserId) -> Result<(), ClusterError> {
+        for room in rooms {
+            self.entered_room(*room, user).await?;
+        }
+        Ok(())
+    }
+    /// One connection of `user` less in each of `rooms`, in one step.
+    async fn left_rooms(&self, rooms: &[RoomId], user: UserId) -> Result<(), ClusterError> {
+        for room in rooms {
+            self.left_room(*room, user).await?;
+        }
+        Ok(())
+    }
     /// Everyone online on any instance.
     async fn online_users(&self) -> Result<Vec<UserSummary>, ClusterError>;
     /// Everyone with a connection in the room on any instance.

@@ -42,7 +42,7 @@ impl Chat {
 
     /// Who is online (on every instance); nobody when that cannot be known
     /// (Redis away): the directory still answers, with stored `last_seen`.
-    async fn online_ids(&self) -> HashSet<UserId> {
+    pub(super) async fn online_ids(&self) -> HashSet<UserId> {
         match self.online_users().await {
             Ok(users) => users.into_iter().map(|u| u.id).collect(),
             Err(_) => HashSet::new(),

@@ -1,5 +1,6 @@
 //! Sending and reading messages.
 
+use super::access::Action;
 use super::cache::HistoryPage;
 use super::{Audience, Chat, Event, store_error};
 use crate::domain::{ChatError, ClientId, ConnId, Message, MessageBody, MessageType, NewMessage, RoomId, UserSummary};
@@ -18,6 +19,8 @@ impl Chat {
         client_id: Option<ClientId>,
     ) -> Result<Message, ChatError> {
         let author = self.inner.presence.user_of(conn).ok_or(ChatError::NotAuthenticated)?;
+        self.access(&author, room, Action::Send).await?;
+        // A plain (Part A) socket sends only to a room it joined.
         if !self.inner.presence.is_in_room(conn, room) {
             return Err(ChatError::NotInRoom);
         }
@@ -48,7 +51,7 @@ impl Chat {
     /// what every client reads when it opens the room: it is served from
     /// memory until the next message (see [`super::cache::RecentMessages`]).
     pub async fn history(&self, user: &UserSummary, room: RoomId, page: Page) -> Result<HistoryPage, ChatError> {
-        let room = self.accessible_room(user, room).await?;
+        let room = self.access(user, room, Action::Read).await?.room;
         let store = &self.inner.store;
         match page {
             Page::Latest { limit } => {

@@ -5,11 +5,13 @@
 //! outside world what happened through a `dyn Notifier`, and knows nothing of
 //! sockets or SQL.
 
+mod access;
 mod accounts;
 mod admin;
 mod cache;
 pub mod cluster;
 mod directory;
+mod members;
 mod messages;
 pub mod notify;
 mod presence;
@@ -25,14 +27,17 @@ mod tests;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use access::{Action, Standing};
+pub use rooms::{DIRECT_MAX, DIRECT_MIN, MAX_IDS, MAX_MEMBERS, MAX_ROOMS_PER_USER, RoomEdit};
 pub use accounts::{AuthSession, Registration, SessionToken};
 pub use admin::{CreatedInvite, InviteCode, SettingsChange, UserChange, set_role_offline};
 pub use directory::{DirectoryQuery, Person};
 pub use profile::ProfileChange;
 pub use cache::HistoryPage;
+pub use members::{Access, UserRooms};
 pub use cluster::{Cluster, ClusterError, ClusterMsg, LoginLimits};
 pub use shared::RETRY_AFTER as SHARED_STATE_RETRY_AFTER;
-pub use notify::{Audience, Event, Notifier};
+pub use notify::{Audience, Event, MemberInfo, Notifier, RoomInfo, Viewer};
 pub use presence::Welcome;
 pub use ratelimit::{ClientNet, LimiterKey, LoginKeys};
 pub use ratelimit::Limit;
@@ -137,6 +142,7 @@ struct Inner {
     join_limit: ratelimit::TokenBuckets<UserId>,
     sessions: cache::SessionCache,
     rooms: cache::RoomCache,
+    memberships: members::MembershipCache,
     recent: cache::RecentMessages,
     settings: admin::SettingsCache,
 }
@@ -159,6 +165,7 @@ impl Chat {
             join_limit: ratelimit::TokenBuckets::of(config.join),
             sessions: cache::SessionCache::new(),
             rooms: cache::RoomCache::new(),
+            memberships: members::MembershipCache::new(),
             recent: cache::RecentMessages::new(),
             settings: admin::SettingsCache::default(),
             store,
@@ -206,6 +213,9 @@ impl Chat {
                     self.publish(Audience::Everyone, Event::Presence { user, is_online: false, last_seen: Some(now) });
                 }
             }
+            ClusterMsg::MembershipChanged { room, user, member } => self.apply_membership(room, user, member).await,
+            ClusterMsg::RoomChanged { room } => self.inner.rooms.changed(room),
+            ClusterMsg::StandingChanged { user } => self.inner.memberships.changed(user),
             ClusterMsg::Rejoin => self.rejoin_cluster().await,
             ClusterMsg::SettingsChanged => self.settings_changed(),
         }

@@ -17,6 +17,9 @@ struct Conn {
     user: UserSummary,
     token_hash: Vec<u8>,
     rooms: HashSet<RoomId>,
+    /// The socket asked for the `membership` capability: it follows its
+    /// user's memberships instead of its own joins.
+    membership: bool,
 }
 
 #[derive(Default)]
@@ -146,6 +149,44 @@ impl Presence {
         }
     }
 
+    /// Makes the connection a `membership` one and adds the rooms to it;
+    /// returns its user and the rooms it was not in yet.
+    pub(super) fn follow_memberships(
+        &self,
+        conn: &ConnId,
+        rooms: impl IntoIterator<Item = RoomId>,
+    ) -> Option<(UserSummary, Vec<RoomId>)> {
+        let mut reg = self.lock();
+        let c = reg.conns.get_mut(conn)?;
+        c.membership = true;
+        let added = rooms.into_iter().filter(|room| c.rooms.insert(*room)).collect();
+        Some((c.user.clone(), added))
+    }
+
+    /// Is the connection a `membership` one?
+    pub(super) fn follows_memberships(&self, conn: &ConnId) -> bool {
+        self.lock().conns.get(conn).is_some_and(|c| c.membership)
+    }
+
+    /// The user's `membership` connections here that were not in the room,
+    /// now in it.
+    pub(super) fn enter_following(&self, user: UserId, room: RoomId) -> Vec<ConnId> {
+        let mut reg = self.lock();
+        reg.conns
+            .iter_mut()
+            .filter_map(|(id, c)| (c.user.id == user && c.membership && c.rooms.insert(room)).then(|| id.clone()))
+            .collect()
+    }
+
+    /// Every connection of the user here that was in the room, now out of it.
+    pub(super) fn exit_all(&self, user: UserId, room: RoomId) -> Vec<(ConnId, UserSummary)> {
+        let mut reg = self.lock();
+        reg.conns
+            .iter_mut()
+            .filter_map(|(id, c)| (c.user.id == user && c.rooms.remove(&room)).then(|| (id.clone(), c.user.clone())))
+            .collect()
+    }
+
     /// Everyone with a connection in the room, each once, in id order.
     pub(super) fn users_in_room(&self, room: RoomId) -> Vec<UserSummary> {
         let mut users = users_where(&self.lock(), |c| c.rooms.contains(&room));
@@ -201,7 +242,7 @@ impl Chat {
             }
             reg.conns.insert(
                 conn.clone(),
-                Conn { user: user.clone(), token_hash: session.token_hash, rooms: HashSet::new() },
+                Conn { user: user.clone(), token_hash: session.token_hash, rooms: HashSet::new(), membership: false },
             );
             reg.online.insert(user.id, open + 1);
             // Counted online since the restart, or still lingering: back, not new.
@@ -229,10 +270,12 @@ impl Chat {
 
     async fn close_connection(&self, conn: &ConnId) {
         let Some((Conn { user, rooms, .. }, last)) = self.inner.presence.unregister(conn) else { return };
-        for room in rooms {
-            self.stop_typing(room, &user, conn);
-            self.inner.shared.left_room(room, user.id).await;
+        for room in &rooms {
+            self.stop_typing(*room, &user, conn);
         }
+        // One step for all the rooms: a `membership` socket is in every room of its user.
+        let rooms: Vec<RoomId> = rooms.into_iter().collect();
+        self.inner.shared.left_rooms(&rooms, user.id).await;
         let linger = self.inner.config.presence_linger;
         let lingers = !linger.is_zero() && !self.inner.presence.stopping.load(Ordering::SeqCst);
         let went_offline = self.inner.shared.user_disconnected(user.id, lingers, last).await;

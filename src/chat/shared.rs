@@ -281,6 +281,20 @@ impl SharedState {
         let _ = self.told(ask!(self, "room_presence", |c| c.left_room(room, user)));
     }
 
+    /// One connection of `user` more in each of `rooms`, in one step.
+    pub(super) async fn entered_rooms(&self, rooms: &[RoomId], user: UserId) {
+        if !rooms.is_empty() {
+            let _ = self.told(ask!(self, "room_presence", |c| c.entered_rooms(rooms, user)));
+        }
+    }
+
+    /// One connection of `user` less in each of `rooms`, in one step.
+    pub(super) async fn left_rooms(&self, rooms: &[RoomId], user: UserId) {
+        if !rooms.is_empty() {
+            let _ = self.told(ask!(self, "room_presence", |c| c.left_rooms(rooms, user)));
+        }
+    }
+
     /// Everyone online; `local`: this instance's view.
     pub(super) async fn online_users(&self, local: impl FnOnce() -> Vec<UserSummary>) -> Vec<UserSummary> {
         match ask!(self, "online_users", |c| c.online_users()) {

@@ -110,6 +110,9 @@ impl Chat {
     /// (`false` never does: it must not be held back).
     pub async fn typing(&self, conn: &ConnId, room: RoomId, is_typing: bool) -> Result<(), ChatError> {
         let user = self.inner.presence.user_of(conn).ok_or(ChatError::NotAuthenticated)?;
+        // Stopping is always allowed: it must not be held back.
+        let action = if is_typing { super::access::Action::Send } else { super::access::Action::See };
+        self.access(&user, room, action).await?;
         if !self.inner.presence.is_in_room(conn, room) {
             return Err(ChatError::NotInRoom);
         }

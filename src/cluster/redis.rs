@@ -67,6 +67,18 @@ redis.call('SADD', p .. ':node:' .. node .. ':rooms', room)
 return 0
 ";
 
+/// One connection of a user more (delta 1) or less (-1) in each of several
+/// rooms, at once (a `membership` socket connecting or closing).
+const ROOMS_DELTA: &str = r"
+local p, node, uid, delta = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+for i = 5, #ARGV do
+  local key = p .. ':node:' .. node .. ':room:' .. ARGV[i]
+  if redis.call('HINCRBY', key, uid, delta) <= 0 then redis.call('HDEL', key, uid) end
+  redis.call('SADD', p .. ':node:' .. node .. ':rooms', ARGV[i])
+end
+return 0
+";
+
 /// The profiles of the users in a room on any node.
 const ROOM_USERS: &str = r"
 local p, room = ARGV[1], ARGV[2]
@@ -450,6 +462,24 @@ impl RedisCluster {
     }
 }
 
+impl RedisCluster {
+    /// [`ROOMS_DELTA`]: one step for many rooms.
+    async fn rooms_delta(&self, rooms: &[RoomId], user: UserId, delta: i64) -> Result<(), ClusterError> {
+        if rooms.is_empty() {
+            return Ok(());
+        }
+        let mut c = self.conn.clone();
+        let script = Script::new(ROOMS_DELTA);
+        let mut invocation = script.arg(&self.prefix);
+        invocation.arg(&self.node).arg(user.0).arg(delta);
+        for room in rooms {
+            invocation.arg(room.0);
+        }
+        let _: i64 = invocation.invoke_async(&mut c).await.map_err(err)?;
+        Ok(())
+    }
+}
+
 /// A script with the shared helper in front.
 fn script(body: &str) -> Script {
     Script::new(&format!("{STILL_ONLINE}\n{body}"))
@@ -490,6 +520,14 @@ impl Cluster for RedisCluster {
 
     async fn left_room(&self, room: RoomId, user: UserId) -> Result<(), ClusterError> {
         self.room_delta(room, user, -1).await
+    }
+
+    async fn entered_rooms(&self, rooms: &[RoomId], user: UserId) -> Result<(), ClusterError> {
+        self.rooms_delta(rooms, user, 1).await
+    }
+
+    async fn left_rooms(&self, rooms: &[RoomId], user: UserId) -> Result<(), ClusterError> {
+        self.rooms_delta(rooms, user, -1).await
     }
 
     async fn online_users(&self) -> Result<Vec<UserSummary>, ClusterError> {

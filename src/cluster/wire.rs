@@ -21,10 +21,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::chat::{Audience, ClusterMsg, Event};
+use crate::chat::{Audience, ClusterMsg, Event, MemberInfo, RoomInfo, Viewer};
 use crate::domain::{
-    AvatarColor, ClientId, ConnId, DisplayName, Message, MessageBody, MessageId, MessageType, Role, Room, RoomId, RoomName,
-    RoomType, Timestamp, UserId, UserSummary, Username,
+    AvatarColor, ClientId, ConnId, DisplayName, MemberRole, Message, MessageBody, MessageId, MessageType, Role, Room,
+    RoomId, RoomName, RoomType, Timestamp, UserId, UserSummary, Username,
 };
 
 /// The version this instance writes.
@@ -79,6 +79,9 @@ pub enum MsgV1 {
     Event { audience: AudienceV1, event: EventV1 },
     SessionEnded { token_hash: Vec<u8> },
     SettingsChanged,
+    MembershipChanged { room: i64, user: i64, member: bool },
+    StandingChanged { user: i64 },
+    RoomChanged { room: i64 },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -94,12 +97,29 @@ pub enum AudienceV1 {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum EventV1 {
     NewMessage { message: MessageV1 },
-    UserJoined { room: i64, user: UserV1, text: String },
-    UserLeft { room: i64, user: UserV1, text: String },
+    UserJoined {
+        room: i64,
+        user: UserV1,
+        text: String,
+        #[serde(default)]
+        new_member: bool,
+    },
+    UserLeft {
+        room: i64,
+        user: UserV1,
+        text: String,
+        #[serde(default)]
+        new_member: bool,
+    },
     Typing { room: i64, user: UserV1, is_typing: bool },
     RoomCreated { room: RoomV1 },
     /// `last_seen` in milliseconds since the epoch.
     Presence { user: UserV1, is_online: bool, last_seen: Option<i64> },
+    RoomAdded { room: RoomInfoV1 },
+    RoomUpdated { room: RoomInfoV1 },
+    RoomRemoved { room: i64 },
+    MemberAdded { room: i64, member: MemberV1 },
+    MemberRemoved { room: i64, user: i64 },
     UserUpdated { person: PersonV1 },
 }
 
@@ -112,6 +132,38 @@ pub struct PersonV1 {
     pub deactivated: bool,
     pub is_online: bool,
     pub last_seen: Option<i64>,
+}
+
+/// A room with what a room list adds to it.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RoomInfoV1 {
+    pub room: RoomV1,
+    pub last_message_id: Option<i64>,
+    /// A direct room's members.
+    pub members: Option<Vec<UserV1>>,
+    /// `None`: the event goes to many users.
+    pub viewer: Option<ViewerV1>,
+}
+
+/// Whose view a room is.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ViewerV1 {
+    /// `owner`/`member`, or `None` when not a member.
+    pub my_role: Option<String>,
+}
+
+/// A member of a room.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct MemberV1 {
+    pub user: UserV1,
+    /// The account's role: `admin` or `member`.
+    pub role: String,
+    pub deactivated: bool,
+    pub is_online: bool,
+    /// Milliseconds since the epoch.
+    pub last_seen: Option<i64>,
+    /// `owner` or `member`.
+    pub room_role: String,
 }
 
 /// A user as others see them; also what Redis keeps of each online user.
@@ -159,6 +211,11 @@ impl MsgV1 {
             }
             ClusterMsg::SessionEnded { token_hash } => MsgV1::SessionEnded { token_hash: token_hash.clone() },
             ClusterMsg::SettingsChanged => MsgV1::SettingsChanged,
+            ClusterMsg::MembershipChanged { room, user, member } => {
+                MsgV1::MembershipChanged { room: room.0, user: user.0, member: *member }
+            }
+            ClusterMsg::StandingChanged { user } => MsgV1::StandingChanged { user: user.0 },
+            ClusterMsg::RoomChanged { room } => MsgV1::RoomChanged { room: room.0 },
             // Both are signals from this instance's own Redis client to its chat.
             ClusterMsg::UsersGone { .. } | ClusterMsg::Rejoin => return None,
         })
@@ -169,6 +226,11 @@ impl MsgV1 {
             MsgV1::Event { audience, event } => ClusterMsg::Event { audience: audience.into(), event: event.into() },
             MsgV1::SessionEnded { token_hash } => ClusterMsg::SessionEnded { token_hash },
             MsgV1::SettingsChanged => ClusterMsg::SettingsChanged,
+            MsgV1::MembershipChanged { room, user, member } => {
+                ClusterMsg::MembershipChanged { room: RoomId(room), user: UserId(user), member }
+            }
+            MsgV1::StandingChanged { user } => ClusterMsg::StandingChanged { user: UserId(user) },
+            MsgV1::RoomChanged { room } => ClusterMsg::RoomChanged { room: RoomId(room) },
         }
     }
 }
@@ -199,8 +261,12 @@ impl From<&Event> for EventV1 {
     fn from(e: &Event) -> Self {
         match e {
             Event::NewMessage(m) => Self::NewMessage { message: MessageV1::from(m) },
-            Event::UserJoined { room, user, text } => Self::UserJoined { room: room.0, user: user.into(), text: text.clone() },
-            Event::UserLeft { room, user, text } => Self::UserLeft { room: room.0, user: user.into(), text: text.clone() },
+            Event::UserJoined { room, user, text, new_member } => {
+                Self::UserJoined { room: room.0, user: user.into(), text: text.clone(), new_member: *new_member }
+            }
+            Event::UserLeft { room, user, text, new_member } => {
+                Self::UserLeft { room: room.0, user: user.into(), text: text.clone(), new_member: *new_member }
+            }
             Event::Typing { room, user, is_typing } => Self::Typing { room: room.0, user: user.into(), is_typing: *is_typing },
             Event::RoomCreated(room) => Self::RoomCreated { room: RoomV1::from(room) },
             Event::Presence { user, is_online, last_seen } => Self::Presence {
@@ -208,6 +274,11 @@ impl From<&Event> for EventV1 {
                 is_online: *is_online,
                 last_seen: last_seen.map(Timestamp::as_millis),
             },
+            Event::RoomAdded(info) => Self::RoomAdded { room: info.into() },
+            Event::RoomUpdated(info) => Self::RoomUpdated { room: info.into() },
+            Event::RoomRemoved { room } => Self::RoomRemoved { room: room.0 },
+            Event::MemberAdded { room, member } => Self::MemberAdded { room: room.0, member: member.into() },
+            Event::MemberRemoved { room, user } => Self::MemberRemoved { room: room.0, user: user.0 },
             Event::UserUpdated(p) => Self::UserUpdated {
                 person: PersonV1 {
                     user: (&p.user).into(),
@@ -225,13 +296,22 @@ impl From<EventV1> for Event {
     fn from(e: EventV1) -> Self {
         match e {
             EventV1::NewMessage { message } => Self::NewMessage(message.into()),
-            EventV1::UserJoined { room, user, text } => Self::UserJoined { room: RoomId(room), user: user.into(), text },
-            EventV1::UserLeft { room, user, text } => Self::UserLeft { room: RoomId(room), user: user.into(), text },
+            EventV1::UserJoined { room, user, text, new_member } => {
+                Self::UserJoined { room: RoomId(room), user: user.into(), text, new_member }
+            }
+            EventV1::UserLeft { room, user, text, new_member } => {
+                Self::UserLeft { room: RoomId(room), user: user.into(), text, new_member }
+            }
             EventV1::Typing { room, user, is_typing } => Self::Typing { room: RoomId(room), user: user.into(), is_typing },
             EventV1::RoomCreated { room } => Self::RoomCreated(room.into()),
             EventV1::Presence { user, is_online, last_seen } => {
                 Self::Presence { user: user.into(), is_online, last_seen: last_seen.map(Timestamp::from_millis) }
             }
+            EventV1::RoomAdded { room } => Self::RoomAdded(room.into()),
+            EventV1::RoomUpdated { room } => Self::RoomUpdated(room.into()),
+            EventV1::RoomRemoved { room } => Self::RoomRemoved { room: RoomId(room) },
+            EventV1::MemberAdded { room, member } => Self::MemberAdded { room: RoomId(room), member: member.into() },
+            EventV1::MemberRemoved { room, user } => Self::MemberRemoved { room: RoomId(room), user: UserId(user) },
             EventV1::UserUpdated { person } => Self::UserUpdated(crate::chat::Person {
                 user: person.user.into(),
                 role: Role::from_db(&person.role),
@@ -239,6 +319,54 @@ impl From<EventV1> for Event {
                 is_online: person.is_online,
                 last_seen: person.last_seen.map(Timestamp::from_millis),
             }),
+        }
+    }
+}
+
+impl From<&RoomInfo> for RoomInfoV1 {
+    fn from(info: &RoomInfo) -> Self {
+        Self {
+            room: RoomV1::from(&info.room),
+            last_message_id: info.last_message_id.map(|m| m.0),
+            members: info.members.as_ref().map(|m| m.iter().map(UserV1::from).collect()),
+            viewer: info.viewer.map(|v| ViewerV1 { my_role: v.my_role.map(|r| r.as_str().to_owned()) }),
+        }
+    }
+}
+
+impl From<RoomInfoV1> for RoomInfo {
+    fn from(info: RoomInfoV1) -> Self {
+        Self {
+            room: info.room.into(),
+            last_message_id: info.last_message_id.map(MessageId),
+            members: info.members.map(|m| m.into_iter().map(UserSummary::from).collect()),
+            viewer: info.viewer.map(|v| Viewer { my_role: v.my_role.as_deref().map(MemberRole::from_db) }),
+        }
+    }
+}
+
+impl From<&MemberInfo> for MemberV1 {
+    fn from(m: &MemberInfo) -> Self {
+        Self {
+            user: (&m.user).into(),
+            role: m.role.as_str().to_owned(),
+            deactivated: m.deactivated,
+            is_online: m.is_online,
+            last_seen: m.last_seen.map(Timestamp::as_millis),
+            room_role: m.room_role.as_str().to_owned(),
+        }
+    }
+}
+
+impl From<MemberV1> for MemberInfo {
+    fn from(m: MemberV1) -> Self {
+        Self {
+            user: m.user.into(),
+            role: Role::from_db(&m.role),
+            deactivated: m.deactivated,
+            is_online: m.is_online,
+            last_seen: m.last_seen.map(Timestamp::from_millis),
+            room_role: MemberRole::from_db(&m.room_role),
         }
     }
 }
@@ -382,13 +510,33 @@ mod tests {
             room_type: RoomType::Public,
             created_by: Some(UserId(7)),
             created_at: Timestamp::from_millis(5),
-            topic: String::new(),
+            topic: "all things Rust".into(),
             archived: false,
         };
+        let info = |viewer| RoomInfo {
+            room: room.clone(),
+            last_message_id: Some(MessageId(42)),
+            members: Some(vec![ann()]),
+            viewer,
+        };
+        let member = MemberInfo {
+            user: ann(),
+            role: Role::Admin,
+            deactivated: false,
+            is_online: true,
+            last_seen: Some(Timestamp::from_millis(77)),
+            room_role: MemberRole::Owner,
+        };
         let events = [
+            Event::RoomAdded(info(Some(Viewer { my_role: Some(MemberRole::Member) }))),
+            Event::RoomUpdated(info(None)),
+            Event::RoomUpdated(info(Some(Viewer { my_role: None }))),
+            Event::RoomRemoved { room: RoomId(3) },
+            Event::MemberAdded { room: RoomId(3), member },
+            Event::MemberRemoved { room: RoomId(3), user: UserId(7) },
             Event::NewMessage(message),
-            Event::UserJoined { room: RoomId(3), user: ann(), text: "Ann has joined the room".into() },
-            Event::UserLeft { room: RoomId(3), user: ann(), text: "Ann has left the room".into() },
+            Event::UserJoined { room: RoomId(3), user: ann(), text: "Ann has joined the room".into(), new_member: true },
+            Event::UserLeft { room: RoomId(3), user: ann(), text: "Ann has left the room".into(), new_member: false },
             Event::Typing { room: RoomId(3), user: ann(), is_typing: true },
             Event::RoomCreated(room),
             Event::Presence { user: ann(), is_online: false, last_seen: Some(Timestamp::from_millis(99)) },
@@ -412,6 +560,13 @@ mod tests {
             panic!("not a session end")
         };
         assert_eq!(token_hash, [1, 2, 3]);
+        for msg in [
+            ClusterMsg::MembershipChanged { room: RoomId(3), user: UserId(7), member: true },
+            ClusterMsg::StandingChanged { user: UserId(7) },
+            ClusterMsg::RoomChanged { room: RoomId(3) },
+        ] {
+            assert_eq!(format!("{:?}", round_trip(msg.clone())), format!("{msg:?}"));
+        }
     }
 
     #[test]

@@ -14,7 +14,7 @@ use super::error::ApiError;
 use super::security::{set_session_cookie, session_cookie};
 use super::{ApiJson, ApiQuery, AppState, ClientAddr, CurrentUser};
 use crate::chat::{Registration, SessionToken};
-use crate::domain::{ChatError, Page, Room, RoomId, Timestamp, UserId, UserSummary};
+use crate::domain::{ChatError, Page, RoomId, UserId, UserSummary};
 use crate::wire::MessagePayload;
 
 pub fn router() -> Router<AppState> {
@@ -22,7 +22,6 @@ pub fn router() -> Router<AppState> {
         .route("/api/register", post(register))
         .route("/api/login", post(login))
         .route("/api/logout", post(logout))
-        .route("/api/rooms", get(rooms))
         .route("/api/messages/{room_id}", get(messages))
         .route("/api/online-users", get(online_users))
         .route("/api/online-users/{room_id}", get(online_users_in_room))
@@ -74,31 +73,6 @@ impl From<&UserSummary> for UserView {
     }
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct RoomView {
-    #[schema(value_type = i64)]
-    pub id: RoomId,
-    pub room_name: String,
-    /// `public`, `private` or `direct`.
-    pub room_type: &'static str,
-    #[schema(value_type = Option<i64>)]
-    pub created_by: Option<UserId>,
-    #[schema(value_type = String)]
-    pub created_at: Timestamp,
-}
-
-impl From<&Room> for RoomView {
-    fn from(r: &Room) -> Self {
-        Self {
-            id: r.id,
-            room_name: r.name.as_str().to_owned(),
-            room_type: r.room_type.as_str(),
-            created_by: r.created_by,
-            created_at: r.created_at,
-        }
-    }
-}
-
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct HistoryQuery {
     /// Page backwards: messages older than this id.
@@ -113,7 +87,7 @@ pub(super) fn check_origin(state: &AppState, headers: &HeaderMap) -> Result<(), 
     if state.web.origins.allows(headers) { Ok(()) } else { Err(ChatError::CrossSite.into()) }
 }
 
-fn room_id(raw: &str) -> Result<RoomId, ApiError> {
+pub(super) fn room_id(raw: &str) -> Result<RoomId, ApiError> {
     raw.parse::<i64>().ok().and_then(RoomId::parse).ok_or(ApiError(ChatError::RoomNotFound))
 }
 
@@ -168,13 +142,6 @@ pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result
     }
     let cookie = set_session_cookie(None, 0, state.web.secure_cookies);
     Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, cookie)]).into_response())
-}
-
-/// `GET /api/rooms` → the rooms the user can see.
-#[utoipa::path(get, tag = "api", path = "/api/rooms", responses((status = 200, body = [RoomView]), (status = 401)))]
-pub async fn rooms(State(state): State<AppState>, CurrentUser(session): CurrentUser) -> Result<Json<Vec<RoomView>>, ApiError> {
-    let rooms = state.chat.rooms(&session.user).await?;
-    Ok(Json(rooms.iter().map(RoomView::from).collect()))
 }
 
 /// `GET /api/messages/{room_id}?before=&after=&limit=` → a page of history, oldest first.

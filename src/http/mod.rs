@@ -10,6 +10,7 @@ mod extract;
 pub mod me;
 pub mod ops;
 pub mod pages;
+pub mod rooms;
 /// The request helpers moved to [`crate::wire::request`] (realtime needs them
 /// too); the old path stays for the routes.
 use crate::wire::request as security;
@@ -57,6 +58,7 @@ const BODY_LIMIT: usize = 64 * 1024;
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(pages::router())
+        .merge(rooms::router())
         .merge(api::router())
         .merge(me::router())
         .merge(users::router())

@@ -72,6 +72,19 @@ pub struct CreateRoom {
     pub room_name: String,
 }
 
+/// The capability (in the handshake's `auth.capabilities`) of a socket that
+/// follows its user's memberships: subscribed at connect to every room its
+/// user is a member of, and to each room they join or are added to.
+pub const MEMBERSHIP_CAPABILITY: &str = "membership";
+
+/// Does the handshake's `auth` list the capability? Anything else in `auth`
+/// (or an `auth` that is not an object) asks for nothing.
+pub fn has_capability(auth: &serde_json::Value, name: &str) -> bool {
+    auth.get("capabilities")
+        .and_then(|c| c.as_array())
+        .is_some_and(|list| list.iter().any(|c| c.as_str() == Some(name)))
+}
+
 /// Decodes an event's payload (as socketioxide's `TryData` extracted it),
 /// naming what is wrong with it.
 pub fn decode<T: serde::de::DeserializeOwned, E: std::fmt::Display>(
@@ -109,6 +122,17 @@ pub const PRESENCE_BATCH: &str = "presence_batch";
 /// `user_updated {..user as in /api/users}` to everyone: a name, colour, role or deactivation changed.
 pub const USER_UPDATED: &str = "user_updated";
 
+/// `room_added {..room}` to the new member's sockets.
+pub const ROOM_ADDED: &str = "room_added";
+/// `room_updated {..room}` to the members (everyone, for a public room).
+pub const ROOM_UPDATED: &str = "room_updated";
+/// `room_removed {room_id}` to the sockets of a user whose membership ended, or of every member of an archived room.
+pub const ROOM_REMOVED: &str = "room_removed";
+/// `member_added {room_id, user}` to the room.
+pub const MEMBER_ADDED: &str = "member_added";
+/// `member_removed {room_id, user_id}` to the room.
+pub const MEMBER_REMOVED: &str = "member_removed";
+
 #[derive(Debug, Serialize)]
 pub struct ConnectionSuccess<'a> {
     pub user_id: crate::domain::UserId,
@@ -122,6 +146,8 @@ pub struct RoomNotice<'a> {
     pub username: &'a str,
     pub display_name: &'a str,
     pub message: &'a str,
+    /// True only when the membership itself began (`user_joined`) or ended (`user_left_room`).
+    pub new_member: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -171,6 +197,23 @@ impl<'a> Presence<'a> {
             last_seen,
         }
     }
+}
+
+#[derive(Debug, Serialize)]
+pub struct RoomRemoved {
+    pub room_id: RoomId,
+}
+
+#[derive(Debug, Serialize)]
+pub struct MemberAdded<'a> {
+    pub room_id: RoomId,
+    pub user: crate::wire::MemberObject<'a>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct MemberRemoved {
+    pub room_id: RoomId,
+    pub user_id: crate::domain::UserId,
 }
 
 // ---- acks ------------------------------------------------------------------

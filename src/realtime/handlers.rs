@@ -55,10 +55,17 @@ pub async fn authenticate<A: Adapter>(
     socket.on(events::CREATE_ROOM, create_room::<A>);
     socket.on_fallback(unknown_event::<A>);
     socket.on_disconnect(on_disconnect::<A>);
+    if auth.as_ref().is_some_and(|a| events::has_capability(a, events::MEMBERSHIP_CAPABILITY)) {
+        socket.extensions.insert(FollowsMemberships);
+    }
     let batched = auth.as_ref().is_some_and(presence_batch::wanted);
     socket.join(if batched { presence_batch::ROOM } else { presence_batch::EACH_ROOM });
     Ok(())
 }
+
+/// Marks a socket whose handshake asked for the `membership` capability.
+#[derive(Debug, Clone, Copy)]
+struct FollowsMemberships;
 
 /// The socket is connected and authenticated: register it with the chat.
 pub async fn on_connect<A: Adapter>(socket: SocketRef<A>, chat: Chat) {
@@ -87,6 +94,18 @@ pub async fn on_connect<A: Adapter>(socket: SocketRef<A>, chat: Chat) {
             return;
         }
     };
+    // Before `connection_success` and before its first event runs: a
+    // `membership` socket is in its rooms by the time its client hears it
+    // is connected. If the memberships cannot be read, the socket stays
+    // connected and hears why (it may retry by reconnecting).
+    if socket.extensions.get::<FollowsMemberships>().is_some()
+        && let Err(e) = chat.follow_memberships(&conn.id).await
+    {
+        let payload = events::ChatErrorPayload { event: "connect", code: e.code(), message: e.to_string() };
+        if let Err(err) = socket.emit(events::CHAT_ERROR, &payload) {
+            tracing::debug!(error = %err, sid = %socket.id, "chat_error not sent");
+        }
+    }
     let hello = events::ConnectionSuccess {
         user_id: welcome.user.id,
         username: welcome.user.username.as_str(),

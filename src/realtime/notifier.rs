@@ -85,13 +85,14 @@ pub fn encode(event: &Event) -> Result<(&'static str, Box<RawValue>), serde_json
     let raw = |v: &dyn erased::Ser| v.to_raw();
     Ok(match event {
         Event::NewMessage(m) => (events::NEW_MESSAGE, raw(&MessagePayload::from(m))?),
-        Event::UserJoined { room, user, text } | Event::UserLeft { room, user, text } => (
+        Event::UserJoined { room, user, text, new_member } | Event::UserLeft { room, user, text, new_member } => (
             if matches!(event, Event::UserJoined { .. }) { events::USER_JOINED } else { events::USER_LEFT_ROOM },
             raw(&RoomNotice {
                 room_id: *room,
                 username: user.username.as_str(),
                 display_name: user.display_name.as_str(),
                 message: text,
+                new_member: *new_member,
             })?,
         ),
         Event::Typing { room, user, is_typing } => (
@@ -113,6 +114,16 @@ pub fn encode(event: &Event) -> Result<(&'static str, Box<RawValue>), serde_json
             events::USER_UPDATED,
             raw(&events::UserPayload::new(&p.user, p.role, p.is_online, p.last_seen, p.deactivated))?,
         ),
+        Event::RoomAdded(info) => (events::ROOM_ADDED, raw(&crate::wire::RoomObject::from(info))?),
+        Event::RoomUpdated(info) => (events::ROOM_UPDATED, raw(&crate::wire::RoomObject::from(info))?),
+        Event::RoomRemoved { room } => (events::ROOM_REMOVED, raw(&events::RoomRemoved { room_id: *room })?),
+        Event::MemberAdded { room, member } => (
+            events::MEMBER_ADDED,
+            raw(&events::MemberAdded { room_id: *room, user: crate::wire::MemberObject::from(member) })?,
+        ),
+        Event::MemberRemoved { room, user } => {
+            (events::MEMBER_REMOVED, raw(&events::MemberRemoved { room_id: *room, user_id: *user })?)
+        }
     })
 }
 
@@ -157,6 +168,14 @@ impl Notifier for SocketNotifier {
     fn subscribe(&self, conn: &ConnId, room: RoomId) {
         if let Some(socket) = self.socket(conn) {
             socket.join(room_key(room));
+        }
+    }
+
+    fn subscribe_many(&self, conn: &ConnId, rooms: &[RoomId]) {
+        if let Some(socket) = self.socket(conn)
+            && !rooms.is_empty()
+        {
+            socket.join(rooms.iter().map(|room| room_key(*room)).collect::<Vec<_>>());
         }
     }
 

@@ -8,4 +8,4 @@
 pub mod json;
 pub mod request;
 
-pub use json::{ErrorBody, MessagePayload, UserPayload};
+pub use json::{ErrorBody, MemberObject, MessagePayload, RoomObject, UserBrief, UserPayload};

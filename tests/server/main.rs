@@ -3,12 +3,14 @@
 
 mod support;
 
+mod access;
 mod accounts;
 mod audience;
 mod admin;
 mod bad_input;
 mod calls;
 mod directory;
+mod membership;
 mod messages;
 mod ops;
 mod presence;

@@ -42,6 +42,7 @@ async fn the_openapi_document_describes_every_http_route() {
         // Accounts and administration (Part C).
         "/api/me/password", "/api/me/sessions", "/api/users", "/api/admin/settings", "/api/admin/invites",
         "/api/admin/invites/{id}", "/api/admin/users/{id}",
+        "/api/rooms/{room_id}", "/api/rooms/{room_id}/members", "/api/rooms/{room_id}/members/{user_id}", "/api/direct",
     ];
     assert_eq!(paths, expected.into_iter().collect());
 }

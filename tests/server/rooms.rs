@@ -10,7 +10,8 @@ async fn a_fresh_install_has_general_technology_and_random() {
     let (status, rooms) = ann.get_json("/api/rooms").await.unwrap();
     assert_eq!(status, StatusCode::OK);
     let names: Vec<_> = rooms.as_array().unwrap().iter().map(|r| r["room_name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["General", "Technology", "Random"]);
+    // Public and private rooms by name (docs/protocol.md, "What GET /api/rooms lists").
+    assert_eq!(names, ["General", "Random", "Technology"]);
     let general = &rooms[0];
     assert_eq!(general["room_type"], "public");
     assert!(general["id"].as_i64().unwrap() > 0);
@@ -136,7 +137,9 @@ async fn online_users_of_a_room_are_those_with_a_socket_in_it() {
     let app = spawn_app().await;
     let (ann, ann_s) = app.connected("ann").await;
     let (_bo, _bo_s) = app.connected("bob").await;
-    let general = room_id(&ann, "General").await;
+    // Not General: every account is a member of it, and its online list
+    // is its members with a socket (docs/protocol.md Part C).
+    let general = room_id(&ann, "Technology").await;
     join(&ann_s, general).await;
     let (status, users) = ann.get_json(&format!("/api/online-users/{general}")).await.unwrap();
     assert_eq!(status, StatusCode::OK);
