@@ -288,10 +288,9 @@ export class ChatStore {
 
   private addRoom(id: number, name: string): void {
     if (typeof id !== 'number' || this.rooms.some((r) => r.id === id)) return;
-    this.rooms = [
-      ...this.rooms,
-      { id, room_name: name, room_type: 'public', created_by: null, created_at: new Date().toISOString() },
-    ];
+    const room: Room = { id, room_name: name, room_type: 'public', created_by: null, created_at: new Date().toISOString() };
+    // Part C: someone else's new public room goes to the room browser, not the sidebar.
+    this.rooms = [...this.rooms, this.membership ? { ...room, topic: '', is_member: false, archived: false, my_role: null } : room];
   }
 
   roomName(id: number): string {
