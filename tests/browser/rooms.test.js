@@ -51,6 +51,9 @@ describe('rooms', () => {
     assert.equal(await bob.page.getByTestId('current-room-name').textContent(), 'General', 'Bob stays where he was');
 
     // The new room works: Bob opens it and talks with Alice there.
+    // The create dialog is modal: Escape closes it.
+    await bob.page.keyboard.press('Escape');
+    await expectCount(bob.page.getByTestId('create-room-dialog'), 0);
     await openRoom(bob.page, 'Book Club');
     await sendAndConfirm(bob.page, 'First meeting on Friday?');
     await expectDeliveredOnce(alice.page, 'First meeting on Friday?');
