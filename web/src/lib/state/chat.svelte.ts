@@ -26,6 +26,8 @@ export type ConnectionState = 'connecting' | 'connected' | 'disconnected';
 
 export const HISTORY_PAGE = 50;
 export const CATCH_UP_PAGE = 200;
+/** How many messages GET /api/messages/<id> answers without a limit (Part A). */
+const INITIAL_PAGE = 100;
 /** How many times an unanswered `join_room` is sent before the room shows an error. */
 const JOIN_ATTEMPTS = 3;
 const DEFAULT_ROOM = 'general';
@@ -576,7 +578,9 @@ export class ChatStore {
       const list = await fetchMessages(view.id);
       if (this.views.get(view.id) !== view) return;
       view.applyInitial(list);
-      if (list.length === 0) view.hasMoreOlder = false;
+      // A first page shorter than the server's 100 is the whole history: the room's
+      // start is in view ("This is the beginning…", "Alice created this room").
+      if (list.length < INITIAL_PAGE) view.hasMoreOlder = false;
     } catch (e) {
       view.load = 'error';
       view.loadError = errorText(e);
