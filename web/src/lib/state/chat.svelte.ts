@@ -254,7 +254,7 @@ export class ChatStore {
       if (!Array.isArray(list)) return;
       this.members.set(
         id,
-        list.map((u) => ({ ...u, room_role: (u as { role?: string }).role ?? null })),
+        list.map((u) => ({ ...u, room_role: roomRoleOf(u) })),
       );
       this.membersFailed.delete(id);
       for (const u of list) this.presence.upsert({ ...u, role: undefined });
@@ -417,7 +417,7 @@ export class ChatStore {
       this.presence.upsert({ ...p.user, role: undefined });
       const list = this.members.get(p.room_id);
       if (list && !list.some((u) => u.id === p.user.id)) {
-        this.members.set(p.room_id, [...list, { ...p.user, room_role: p.user.role ?? 'member' }]);
+        this.members.set(p.room_id, [...list, { ...p.user, room_role: roomRoleOf(p.user) ?? 'member' }]);
       }
     });
     socket.on('member_removed', (p) => {
@@ -837,4 +837,14 @@ export const chat = new ChatStore();
 /** The username to show beside a join or leave line, when the display name could be someone else's. */
 function handleOf(p: { username: string; display_name?: string | null }): string | null {
   return p.display_name && differsFromUsername(p.display_name, p.username) ? p.username : null;
+}
+
+/**
+ * A member's role in the room. docs/protocol.md gives member items "the room `role`"
+ * beside a user's server `role`: read `room_role` when the server names it so, else
+ * `role` when it holds a room role.
+ */
+function roomRoleOf(u: { role?: string; room_role?: string | null }): string | null {
+  if (typeof u.room_role === 'string') return u.room_role;
+  return u.role === 'owner' || u.role === 'member' ? u.role : null;
 }
