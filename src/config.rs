@@ -30,6 +30,21 @@ pub enum Command {
         /// Where to write the copy (must not exist yet).
         file: std::path::PathBuf,
     },
+    /// Manage accounts from the command line (works with the server stopped).
+    #[command(subcommand)]
+    Users(UsersCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Give a user a server role: `parley users set-role NAME admin|member`.
+    SetRole {
+        /// The username (any case).
+        name: String,
+        /// `admin` or `member`.
+        #[arg(value_parser = ["admin", "member"])]
+        role: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -1,5 +1,5 @@
 use clap::Parser;
-use parley::config::{Cli, Command, LogFormat, Settings};
+use parley::config::{Cli, Command, LogFormat, Settings, UsersCommand};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> std::process::ExitCode {
@@ -56,6 +56,15 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             store.backup(&file).await?;
             store.close().await;
             tracing::info!(file = %file.display(), "backup written");
+            Ok(())
+        }
+        Command::Users(UsersCommand::SetRole { name, role }) => {
+            let store = parley::store::open(&settings.database_url).await?;
+            let outcome = parley::chat::set_role_offline(store.as_ref(), &name, &role).await;
+            store.close().await;
+            let user = outcome?;
+            tracing::info!(user_id = %user.id, username = %user.username.as_str(), role = %role, "role set");
+            println!("{} is now {role}", user.username.as_str());
             Ok(())
         }
         Command::Serve => {

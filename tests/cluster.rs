@@ -437,3 +437,54 @@ async fn a_user_lingering_on_an_instance_that_dies_goes_offline_elsewhere() {
         .expect("ann goes offline when the dead instance is reaped");
     assert_eq!(gone["is_online"], false);
 }
+
+/// `PATCH path` with a JSON body through `http`.
+async fn patch_json(http: &HttpClient, path: &str, body: Value) -> (u16, Value) {
+    let r = http.inner().patch(http.url(path)).json(&body).send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn deactivating_a_user_on_one_instance_closes_their_socket_on_another_at_once() {
+    let Some(c) = cluster(2).await else { return };
+    // The first account is the admin.
+    let (admin, _admin_socket) = user_on(&c.nodes[0], "ann").await;
+    let (bob_http, mut bob) = user_on(&c.nodes[1], "bob").await;
+    let (_, me) = bob_http.get_json("/api/me").await.unwrap();
+    let bob_id = me["id"].as_i64().unwrap();
+    let (status, user) = patch_json(&admin, &format!("/api/admin/users/{bob_id}"), json!({"deactivated": true})).await;
+    assert_eq!(status, 200, "{user}");
+    // Well before the periodic session check (60 s) could notice.
+    bob.disconnected(WAIT).await.expect("bob's socket on the other instance closes");
+    assert_eq!(bob_http.get_json("/api/me").await.unwrap().0, 401);
+    let other = HttpClient::new(&c.nodes[1].base);
+    assert_eq!(other.api_login("bob", PASSWORD).await.unwrap().status(), 403, "account_deactivated there too");
+}
+
+#[tokio::test]
+async fn settings_and_new_names_changed_on_one_instance_hold_on_another_at_once() {
+    let Some(c) = cluster(2).await else { return };
+    let (admin, ann) = user_on(&c.nodes[0], "ann").await;
+    let (_, mut bob) = user_on(&c.nodes[1], "bob").await;
+    // Read on the second instance first, so that it has the settings in memory.
+    let other = HttpClient::new(&c.nodes[1].base);
+    assert_eq!(other.api_register("cyd", "cyd@example.test", PASSWORD).await.unwrap().status(), 201);
+    let (status, _) = patch_json(&admin, "/api/admin/settings", json!({"registration": "closed"})).await;
+    assert_eq!(status, 200);
+    let r = other.api_register("dee", "dee@example.test", PASSWORD).await.unwrap();
+    assert_eq!(r.status(), 403, "closed on the other instance at once");
+
+    // Ann has a socket on the second instance too; she changes her name on the first.
+    let (_, ann_there) = user_on(&c.nodes[1], "ann").await;
+    join(&ann_there, 1).await;
+    join(&bob, 1).await;
+    let (status, _) = patch_json(&admin, "/api/me", json!({"display_name": "Ann Lee"})).await;
+    assert_eq!(status, 200);
+    bob.wait_for("user_updated", |u| u["username"] == "ann" && u["display_name"] == "Ann Lee", WAIT).await.unwrap();
+    // Her socket on the second instance speaks with the new name at once.
+    let id = send(&ann_there, 1, "renamed").await;
+    let m = bob.wait_for("new_message", |m| m["id"] == id, WAIT).await.unwrap();
+    assert_eq!(m["display_name"], "Ann Lee");
+    drop(ann);
+}

@@ -13,7 +13,7 @@ use blake2::{Blake2b, Digest, digest::consts::U32};
 use super::ratelimit::{AttemptWindow, ClientNet, LoginGate, LoginKeys, login_delay};
 use super::{Chat, ChatConfig, LoginLimits, cluster_error, store_error};
 use crate::domain::{
-    AvatarColor, ChatError, DisplayName, Email, NewUser, Password, User, UserSummary, Username,
+    AvatarColor, ChatError, DisplayName, Email, NewUser, MemberRole, Password, RegistrationMode, RoomName, User, UserSummary, Username,
 };
 use crate::store::NewSession;
 
@@ -24,6 +24,9 @@ pub struct Registration<'a> {
     pub email: &'a str,
     pub display_name: Option<&'a str>,
     pub password: &'a str,
+    /// An invite code (`/register?invite=`), needed while registration is
+    /// `invite_only`, ignored while it is `open`.
+    pub invite: Option<&'a str>,
 }
 
 /// The secret a client holds (in its cookie). Only its hash is stored.
@@ -73,7 +76,7 @@ pub(super) struct Accounts {
     logins: LoginGate,
     /// Registrations per client address of this instance (idem).
     registrations: AttemptWindow<ClientNet>,
-    hashing: HashPool,
+    pub(super) hashing: HashPool,
 }
 
 impl Accounts {
@@ -100,7 +103,7 @@ fn login_limits(c: &ChatConfig) -> LoginLimits {
 /// Who asks for a password hash: logins and registrations queue apart, so a
 /// flood of one cannot make the other wait beyond its own bounded queue.
 #[derive(Debug, Clone, Copy)]
-enum HashKind {
+pub(super) enum HashKind {
     Login,
     Registration,
 }
@@ -124,7 +127,7 @@ impl HashKind {
 /// that the answer is `server_busy` at once, instead of a wait that grows
 /// with the flood (and before the look-ups, so a flood does not queue ahead
 /// of real users for the database either).
-struct HashPool {
+pub(super) struct HashPool {
     slots: tokio::sync::Semaphore,
     registration_slots: tokio::sync::Semaphore,
     bound: usize,
@@ -133,7 +136,7 @@ struct HashPool {
 }
 
 /// A request admitted to the pool; counted until dropped (cancelled too).
-struct Admitted<'a> {
+pub(super) struct Admitted<'a> {
     pool: &'a HashPool,
     kind: HashKind,
 }
@@ -164,7 +167,7 @@ impl HashPool {
     }
 
     /// A place among the requests of `kind` that will hash, or `server_busy`.
-    fn admit(&self, kind: HashKind) -> Result<Admitted<'_>, ChatError> {
+    pub(super) fn admit(&self, kind: HashKind) -> Result<Admitted<'_>, ChatError> {
         let admitted = Admitted { pool: self, kind };
         if self.count(kind).fetch_add(1, Ordering::SeqCst) >= self.bound {
             metrics::counter!("parley_password_hash_refused_total", "kind" => kind.label()).increment(1);
@@ -176,7 +179,7 @@ impl HashPool {
 
 impl Admitted<'_> {
     /// Runs `f` (a hash) off the async threads when a slot is free.
-    async fn run<T: Send + 'static>(self, f: impl FnOnce() -> T + Send + 'static) -> Result<T, ChatError> {
+    pub(super) async fn run<T: Send + 'static>(self, f: impl FnOnce() -> T + Send + 'static) -> Result<T, ChatError> {
         let pool = self.pool;
         let _registration_slot = match self.kind {
             HashKind::Registration => Some(pool.registration_slots.acquire().await.map_err(|_| ChatError::Internal)?),
@@ -188,7 +191,7 @@ impl Admitted<'_> {
     }
 }
 
-fn hash_password(password: &Password) -> Result<String, ChatError> {
+pub(super) fn hash_password(password: &Password) -> Result<String, ChatError> {
     let mut salt = [0u8; 16];
     getrandom::fill(&mut salt).map_err(|_| ChatError::Internal)?;
     let salt = SaltString::encode_b64(&salt).map_err(|_| ChatError::Internal)?;
@@ -201,7 +204,7 @@ fn hash_password(password: &Password) -> Result<String, ChatError> {
         })
 }
 
-fn verify_password(password: &Password, hash: &str) -> bool {
+pub(super) fn verify_password(password: &Password, hash: &str) -> bool {
     PasswordHash::new(hash)
         .map(|parsed| Argon2::default().verify_password(password.expose().as_bytes(), &parsed).is_ok())
         .unwrap_or(false)
@@ -219,16 +222,36 @@ const MAX_LOGIN_NAME_BYTES: usize = 128;
 
 impl Chat {
     /// Creates an account. Nothing is stored unless every field is valid, the
-    /// client has not registered too often, the username and email are free
-    /// and the password is not a common one. The (expensive) password hash is
-    /// computed last, when the account will most likely be created; the
-    /// unique constraints stay the final word for a race between two.
+    /// client has not registered too often, the registration mode lets them
+    /// (an invite while it is `invite_only`; the first account always may),
+    /// the username and email are free and the password is not a common one.
+    /// The invite's use is taken, and the (expensive) password hash computed,
+    /// last, when the account will most likely be created; the unique
+    /// constraints stay the final word for a race between two (the invite's
+    /// use is then spent).
     pub async fn register(&self, form: Registration<'_>, client: IpAddr) -> Result<UserSummary, ChatError> {
+        self.create_account(form, client).await.map(|user| UserSummary::from(&user))
+    }
+
+    /// [`Chat::register`], then a session for the new account: the
+    /// registration form signs the new person in.
+    pub async fn register_signed_in(
+        &self,
+        form: Registration<'_>,
+        client: IpAddr,
+    ) -> Result<(SessionToken, UserSummary), ChatError> {
+        let user = self.create_account(form, client).await?;
+        let token = self.open_session(&user).await?;
+        Ok((token, UserSummary::from(&user)))
+    }
+
+    async fn create_account(&self, form: Registration<'_>, client: IpAddr) -> Result<User, ChatError> {
         let username = Username::parse(form.username)?;
         let email = Email::parse(form.email)?;
         let display_name = DisplayName::parse(form.display_name, &username)?;
         let password = Password::parse(form.password)?;
         self.registration_allowed(ClientNet::of(client)).await?;
+        let mode = self.registration_mode(form.invite).await?;
         let admitted = self.inner.accounts.hashing.admit(HashKind::Registration)?;
         let store = &self.inner.store;
         if store.user_by_username(&username.folded()).await.map_err(store_error)?.is_some() {
@@ -239,6 +262,9 @@ impl Chat {
         }
         // After the limit: the estimate costs a few milliseconds of CPU.
         password.check_strength(&[username.as_str(), email.as_str(), display_name.as_str()])?;
+        if mode == RegistrationMode::InviteOnly {
+            self.use_invite(form.invite.unwrap_or_default()).await?;
+        }
         let password_hash = admitted.run(move || hash_password(&password)).await??;
         let user = NewUser {
             avatar_color: AvatarColor::for_username(&username),
@@ -249,8 +275,25 @@ impl Chat {
             created_at: self.inner.clock.now(),
         };
         let user = store.create_user(user).await.map_err(store_error)?;
-        tracing::info!(user_id = %user.id, "registered");
-        Ok(UserSummary::from(&user))
+        tracing::info!(user_id = %user.id, role = user.role.as_str(), "registered");
+        self.account_created(&user).await;
+        Ok(user)
+    }
+
+    /// What a new account gets besides its row: membership of General, when
+    /// a room of that name exists (docs/protocol.md, "Membership and events").
+    /// The account exists whatever happens here: a failure is logged, and the
+    /// person can still join General from the room list.
+    async fn account_created(&self, user: &User) {
+        let store = &self.inner.store;
+        let general = RoomName::from_trusted("General".into()).folded();
+        let joined = async {
+            let Some(room) = store.room_by_name(&general).await? else { return Ok(()) };
+            store.add_members(room.id, &[user.id], MemberRole::Member, self.inner.clock.now()).await.map(|_| ())
+        };
+        if let Err(e) = joined.await {
+            tracing::warn!(error = %e, user_id = %user.id, "a new account did not become a member of General");
+        }
     }
 
     async fn registration_allowed(&self, client: ClientNet) -> Result<(), ChatError> {
@@ -284,6 +327,11 @@ impl Chat {
             tokio::time::sleep(delay).await;
         }
         match self.check_password(&folded, password).await {
+            // Said only to whoever knows the password.
+            Ok(Some(user)) if user.deactivated => {
+                self.login_release(&keys, false).await;
+                Err(ChatError::AccountDeactivated)
+            }
             Ok(Some(user)) => {
                 self.login_release(&keys, true).await;
                 let token = self.open_session(&user).await?;

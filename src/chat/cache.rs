@@ -106,6 +106,14 @@ impl SessionCache {
         }
     }
 
+    /// The user's name or colour changed: their sessions are read from the
+    /// store again (counted as endings, so a load that raced the change does
+    /// not keep the old name).
+    pub(super) fn user_changed(&self, user: crate::domain::UserId) {
+        self.endings.fetch_add(1, Ordering::SeqCst);
+        self.entries.retain(|_, s| s.user.id != user);
+    }
+
     /// The session ended (logout here or on another instance); call after the
     /// store has forgotten it.
     pub(super) fn ended(&self, token_hash: &[u8]) {
@@ -328,6 +336,8 @@ mod tests {
             room_type: crate::domain::RoomType::Public,
             created_by: None,
             created_at: now(),
+            topic: String::new(),
+            archived: false,
         };
         let lookups = (0..20).map(|_| {
             cache.get_or_load(RoomId(7), async || {

@@ -23,6 +23,9 @@ pub enum ClusterMsg {
     /// An instance died without a goodbye; these users were online only there.
     /// Delivered to the one instance that noticed, which tells everyone.
     UsersGone { users: Vec<UserSummary> },
+    /// The server settings changed (`PATCH /api/admin/settings`): read them
+    /// again before the next registration.
+    SettingsChanged,
     /// Never sent between instances: the shared state lost this instance's
     /// connections (Redis restarted empty, or the others took this instance
     /// for dead after its heartbeat lapsed), so they must be registered again

@@ -6,11 +6,14 @@
 //! sockets or SQL.
 
 mod accounts;
+mod admin;
 mod cache;
 pub mod cluster;
+mod directory;
 mod messages;
 pub mod notify;
 mod presence;
+mod profile;
 mod ratelimit;
 mod rooms;
 mod typing;
@@ -22,6 +25,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use accounts::{AuthSession, Registration, SessionToken};
+pub use admin::{CreatedInvite, InviteCode, SettingsChange, UserChange, set_role_offline};
+pub use directory::{DirectoryQuery, Person};
+pub use profile::ProfileChange;
 pub use cache::HistoryPage;
 pub use cluster::{Cluster, ClusterError, ClusterMsg, LoginLimits};
 pub use notify::{Audience, Event, Notifier};
@@ -129,6 +135,7 @@ struct Inner {
     sessions: cache::SessionCache,
     rooms: cache::RoomCache,
     recent: cache::RecentMessages,
+    settings: admin::SettingsCache,
 }
 
 impl Chat {
@@ -150,6 +157,7 @@ impl Chat {
             sessions: cache::SessionCache::new(),
             rooms: cache::RoomCache::new(),
             recent: cache::RecentMessages::new(),
+            settings: admin::SettingsCache::default(),
             store,
             notifier,
             cluster,
@@ -176,8 +184,10 @@ impl Chat {
     pub async fn on_cluster_message(&self, msg: ClusterMsg) {
         match msg {
             ClusterMsg::Event { audience, event } => {
-                if let Event::NewMessage(m) = &event {
-                    self.inner.recent.changed(m.room_id);
+                match &event {
+                    Event::NewMessage(m) => self.inner.recent.changed(m.room_id),
+                    Event::UserUpdated(person) => self.user_changed(&person.user),
+                    _ => {}
                 }
                 self.inner.notifier.publish(audience, event);
             }
@@ -192,6 +202,7 @@ impl Chat {
                 }
             }
             ClusterMsg::Rejoin => self.rejoin_cluster().await,
+            ClusterMsg::SettingsChanged => self.settings_changed(),
         }
     }
 

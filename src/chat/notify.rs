@@ -25,6 +25,8 @@ pub enum Event {
     Typing { room: RoomId, user: UserSummary, is_typing: bool },
     RoomCreated(Room),
     Presence { user: UserSummary, is_online: bool, last_seen: Option<Timestamp> },
+    /// A user's name, colour, role or deactivation changed (`user_updated`).
+    UserUpdated(super::Person),
 }
 
 pub trait Notifier: Send + Sync + 'static {

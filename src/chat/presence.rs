@@ -131,6 +131,21 @@ impl Presence {
         Some((c, last))
     }
 
+    /// The user's name or colour changed: their connections (and their
+    /// entries while lingering or awaited) carry the new one from now on.
+    pub(super) fn user_changed(&self, user: &UserSummary) {
+        let mut reg = self.lock();
+        for c in reg.conns.values_mut().filter(|c| c.user.id == user.id) {
+            c.user = user.clone();
+        }
+        if let Some((u, _)) = reg.presumed.get_mut(&user.id) {
+            *u = user.clone();
+        }
+        if let Some(l) = reg.lingering.get_mut(&user.id) {
+            l.user = user.clone();
+        }
+    }
+
     /// Everyone with a connection in the room, each once, in id order.
     pub(super) fn users_in_room(&self, room: RoomId) -> Vec<UserSummary> {
         let mut users = users_where(&self.lock(), |c| c.rooms.contains(&room));

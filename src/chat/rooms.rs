@@ -1,7 +1,7 @@
 //! Rooms: listing, creating, joining, leaving, and who may use which.
 
 use super::{Audience, Chat, Event, cluster_error, store_error};
-use crate::domain::{ChatError, ConnId, Room, RoomId, RoomName, RoomType, UserSummary};
+use crate::domain::{ChatError, ConnId, NewRoom, Room, RoomId, RoomName, RoomType, Topic, UserSummary};
 
 impl Chat {
     /// The one place that decides whether a user may read and write a room.
@@ -35,8 +35,15 @@ impl Chat {
         let limit = self.inner.config.room_create;
         self.take_token("room_create", &self.inner.room_create_limit, limit, user.id).await?;
         let now = self.inner.clock.now();
-        let room =
-            self.inner.store.create_room(&name, RoomType::Public, user.id, now).await.map_err(store_error)?;
+        let new = NewRoom {
+            name,
+            room_type: RoomType::Public,
+            topic: Topic::from_trusted(String::new()),
+            created_by: user.id,
+            at: now,
+            members: Vec::new(),
+        };
+        let room = self.inner.store.create_room(new).await.map_err(store_error)?;
         tracing::info!(room_id = %room.id, user_id = %user.id, "room created");
         self.publish(Audience::Everyone, Event::RoomCreated(room.clone()));
         Ok(room)

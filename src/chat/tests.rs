@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::cache::{RECENT_RECHECK_SECS, SESSION_RECHECK_SECS};
 use super::{Audience, AuthSession, Chat, ChatConfig, ClusterMsg, Event, Notifier, Registration, SessionToken};
 use crate::domain::{ChatError, Clock, ConnId, MessageBody, MessageType, NewMessage, Page, RoomId, SystemClock, Timestamp, UserSummary};
-use crate::store::Store;
+use crate::store::ports::*;
 use crate::store::sqlite::SqliteStore;
 
 #[derive(Default)]
@@ -49,7 +49,7 @@ async fn chat_with(config: ChatConfig) -> (Chat, Arc<Recorder>, tempfile::TempDi
 async fn connected(chat: &Chat, name: &str, conn: &str) -> ConnId {
     let user = chat
         .register(
-            Registration { username: name, email: &format!("{name}@example.com"), display_name: None, password: "correct horse battery" },
+            Registration { username: name, email: &format!("{name}@example.com"), display_name: None, password: "correct horse battery", invite: None },
             std::net::IpAddr::from([127, 0, 0, 1]),
         )
         .await
@@ -173,7 +173,7 @@ async fn chat_on_manual_clock(config: ChatConfig) -> (Chat, Arc<SqliteStore>, Ar
 }
 
 async fn logged_in(chat: &Chat, name: &str) -> SessionToken {
-    let form = Registration { username: name, email: &format!("{name}@example.com"), display_name: None, password: "correct horse battery" };
+    let form = Registration { username: name, email: &format!("{name}@example.com"), display_name: None, password: "correct horse battery", invite: None };
     chat.register(form, IpAddr::from([127, 0, 0, 1])).await.unwrap();
     chat.login(name, "correct horse battery", IpAddr::from([127, 0, 0, 1])).await.unwrap().0
 }

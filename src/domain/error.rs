@@ -100,6 +100,8 @@ pub enum ChatError {
     InviteInvalid,
     #[error("There are too many live invites (at most 100); revoke one first")]
     TooManyInvites,
+    #[error("No such invite (it may have been revoked already)")]
+    InviteNotFound,
     #[error("The last admin cannot be demoted or deactivated")]
     LastAdmin,
     #[error("{0}")]
@@ -154,6 +156,7 @@ impl ChatError {
             Self::InviteRequired => "invite_required",
             Self::InviteInvalid => "invite_invalid",
             Self::TooManyInvites => "too_many_invites",
+            Self::InviteNotFound => "invite_not_found",
             Self::LastAdmin => "last_admin",
             Self::InvalidSetting(_) => "invalid_setting",
         }

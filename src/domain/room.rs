@@ -1,6 +1,6 @@
 use serde::{Deserialize, Serialize};
 
-use super::{ChatError, RoomId, Timestamp, UserId, text};
+use super::{ChatError, MessageId, RoomId, Timestamp, User, UserId, text};
 
 /// A room's name: 1..=50 characters, stored NFKC with its blanks folded, no
 /// invisible or text-direction characters ([`super::text`]). Unique by its
@@ -80,11 +80,111 @@ impl RoomType {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Room {
     pub id: RoomId,
+    /// For a direct room, its members' usernames joined by ", " in id order.
     pub name: RoomName,
     pub room_type: RoomType,
-    /// `None` for the rooms a fresh install starts with.
+    /// `None` for the rooms a fresh install starts with, and for direct rooms.
     pub created_by: Option<UserId>,
     pub created_at: Timestamp,
+    /// `""` when none.
+    pub topic: String,
+    pub archived: bool,
+}
+
+/// A room's topic: 0..=250 characters after trimming, one line (no control
+/// characters). Empty means no topic.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Topic(String);
+
+impl Topic {
+    pub const MAX_CHARS: usize = 250;
+
+    pub fn parse(raw: &str) -> Result<Self, ChatError> {
+        let s = raw.trim();
+        if s.chars().count() > Self::MAX_CHARS || s.chars().any(char::is_control) {
+            return Err(ChatError::InvalidTopic);
+        }
+        Ok(Self(s.to_owned()))
+    }
+
+    pub fn from_trusted(s: String) -> Self {
+        Self(s)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A member's role in a room (the server-wide role is [`super::Role`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MemberRole {
+    Owner,
+    Member,
+}
+
+impl MemberRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Owner => "owner",
+            Self::Member => "member",
+        }
+    }
+
+    pub fn from_db(s: &str) -> Self {
+        if s == "owner" { Self::Owner } else { Self::Member }
+    }
+}
+
+/// One user's membership of one room.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Membership {
+    pub room_id: RoomId,
+    pub user_id: UserId,
+    pub role: MemberRole,
+    pub joined_at: Timestamp,
+}
+
+/// A room as one user's room list shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomListing {
+    pub room: Room,
+    /// `None` when the user is not a member.
+    pub my_role: Option<MemberRole>,
+    /// `None` for a room with no message yet.
+    pub last_message_id: Option<MessageId>,
+}
+
+/// A member of a room, with the account as stored.
+#[derive(Debug, Clone)]
+pub struct MemberEntry {
+    pub user: User,
+    pub role: MemberRole,
+    pub joined_at: Timestamp,
+}
+
+/// What creating a public or private room stores: the room, `created_by` as
+/// its owner and each of `members` as a member, in one transaction.
+#[derive(Debug, Clone)]
+pub struct NewRoom {
+    pub name: RoomName,
+    pub room_type: RoomType,
+    pub topic: Topic,
+    pub created_by: UserId,
+    pub at: Timestamp,
+    pub members: Vec<UserId>,
+}
+
+/// What `PATCH /api/rooms/<id>` changes; `None` leaves a field as it is.
+#[derive(Debug, Clone)]
+pub struct RoomChanges {
+    pub name: Option<RoomName>,
+    pub topic: Option<Topic>,
+    pub archived: Option<bool>,
+    /// When the change is made (an archived room's `archived_at`).
+    pub at: Timestamp,
 }
 
 #[cfg(test)]
@@ -114,6 +214,16 @@ mod tests {
             assert_eq!(RoomName::parse(bad), Err(ChatError::InvalidRoomName), "{bad:?}");
         }
         assert_eq!(RoomName::parse("\u{2800}\u{3000}"), Err(ChatError::RoomNameEmpty));
+    }
+
+    #[test]
+    fn a_topic_of_up_to_two_hundred_fifty_characters_on_one_line_is_accepted() {
+        assert_eq!(Topic::parse("  Plans for Q3 ").unwrap().as_str(), "Plans for Q3");
+        assert_eq!(Topic::parse("").unwrap().as_str(), "");
+        assert!(Topic::parse(&"é".repeat(250)).is_ok());
+        for bad in ["é".repeat(251), "two\nlines".into(), "tab\there".into(), "bell\u{7}".into()] {
+            assert_eq!(Topic::parse(&bad), Err(ChatError::InvalidTopic), "{bad:?}");
+        }
     }
 
     #[test]

@@ -162,6 +162,13 @@ impl AvatarColor {
         Self(Self::PALETTE[h as usize % Self::PALETTE.len()].to_owned())
     }
 
+    /// A colour a user chose: `#rrggbb` (hex digits of either case; kept lower-case).
+    pub fn parse(raw: &str) -> Result<Self, ChatError> {
+        let s = raw.trim();
+        let ok = s.len() == 7 && s.starts_with('#') && s[1..].bytes().all(|b| b.is_ascii_hexdigit());
+        if ok { Ok(Self(s.to_ascii_lowercase())) } else { Err(ChatError::InvalidAvatarColor) }
+    }
+
     pub fn from_trusted(s: String) -> Self {
         Self(s)
     }
@@ -182,6 +189,29 @@ pub struct NewUser {
     pub created_at: Timestamp,
 }
 
+/// What an account may do on the whole server (docs/protocol.md, "Roles").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Admin,
+    Member,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Admin => "admin",
+            Self::Member => "member",
+        }
+    }
+
+    /// The stored value; `moderator` (reserved in the schema) and anything
+    /// else reads as a member.
+    pub fn from_db(s: &str) -> Self {
+        if s == "admin" { Self::Admin } else { Self::Member }
+    }
+}
+
 /// A stored account.
 #[derive(Debug, Clone)]
 pub struct User {
@@ -193,6 +223,9 @@ pub struct User {
     pub password_hash: String,
     pub created_at: Timestamp,
     pub last_seen: Option<Timestamp>,
+    pub role: Role,
+    /// A deactivated user has no sessions and cannot sign in.
+    pub deactivated: bool,
 }
 
 /// The public face of a user: what others may see.
@@ -309,6 +342,15 @@ mod tests {
         }
         let long = "a".repeat(200);
         assert_eq!(Password::parse(&long).unwrap().check_strength(&[]), Ok(()), "only the first 64 characters are estimated");
+    }
+
+    #[test]
+    fn an_avatar_colour_is_written_hash_and_six_hex_digits() {
+        assert_eq!(AvatarColor::parse("#1E88e5").unwrap().as_str(), "#1e88e5");
+        assert_eq!(AvatarColor::parse(" #000000 ").unwrap().as_str(), "#000000");
+        for bad in ["", "#fff", "1e88e5", "#1e88e", "#1e88e5a", "#gggggg", "red", "#1e88e\u{0665}"] {
+            assert_eq!(AvatarColor::parse(bad), Err(ChatError::InvalidAvatarColor), "{bad:?}");
+        }
     }
 
     #[test]

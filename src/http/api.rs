@@ -22,7 +22,6 @@ pub fn router() -> Router<AppState> {
         .route("/api/register", post(register))
         .route("/api/login", post(login))
         .route("/api/logout", post(logout))
-        .route("/api/me", get(me))
         .route("/api/rooms", get(rooms))
         .route("/api/messages/{room_id}", get(messages))
         .route("/api/online-users", get(online_users))
@@ -43,6 +42,9 @@ pub struct RegisterBody {
     pub password: String,
     #[serde(default)]
     pub display_name: Option<String>,
+    /// An invite code, needed while registration is `invite_only`.
+    #[serde(default)]
+    pub invite: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -107,7 +109,7 @@ pub struct HistoryQuery {
     pub limit: Option<String>,
 }
 
-fn check_origin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+pub(super) fn check_origin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     if state.web.origins.allows(headers) { Ok(()) } else { Err(ChatError::CrossSite.into()) }
 }
 
@@ -118,6 +120,7 @@ fn room_id(raw: &str) -> Result<RoomId, ApiError> {
 /// `POST /api/register {username, email, password, display_name?}` → 201 the new user.
 #[utoipa::path(post, tag = "api", path = "/api/register", request_body = RegisterBody,
     responses((status = 201, body = UserView), (status = 400, description = "invalid field"),
+              (status = 403, description = "registration_closed, invite_required, invite_invalid"),
               (status = 409, description = "username or email taken"),
               (status = 429, description = "rate_limited: too many registrations from this address"),
               (status = 503, description = "server_busy")))]
@@ -133,6 +136,7 @@ pub async fn register(
         email: &body.email,
         display_name: body.display_name.as_deref(),
         password: &body.password,
+        invite: body.invite.as_deref(),
     };
     let user = state.chat.register(form, ip).await?;
     Ok((StatusCode::CREATED, Json(UserView::from(&user))))
@@ -141,7 +145,7 @@ pub async fn register(
 /// `POST /api/login {username, password}` → 200 the user, and the session cookie.
 #[utoipa::path(post, tag = "api", path = "/api/login", request_body = LoginBody,
     responses((status = 200, body = UserView, description = "logged in; Set-Cookie carries the session"),
-              (status = 401, description = "invalid_credentials"), (status = 429, description = "rate_limited"),
+              (status = 401, description = "invalid_credentials"), (status = 403, description = "account_deactivated"), (status = 429, description = "rate_limited"),
               (status = 503, description = "server_busy")))]
 pub async fn login(
     State(state): State<AppState>,
@@ -164,12 +168,6 @@ pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result
     }
     let cookie = set_session_cookie(None, 0, state.web.secure_cookies);
     Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, cookie)]).into_response())
-}
-
-/// `GET /api/me` → the logged-in user.
-#[utoipa::path(get, tag = "api", path = "/api/me", responses((status = 200, body = UserView), (status = 401)))]
-pub async fn me(CurrentUser(session): CurrentUser) -> Json<UserView> {
-    Json(UserView::from(&session.user))
 }
 
 /// `GET /api/rooms` → the rooms the user can see.

@@ -30,7 +30,7 @@ struct Body<'a> {
 /// - 400 also: `direct_room`, `invalid_members`, `invalid_topic`, `invalid_avatar_color`, `invalid_setting`
 /// - 403: `cross_site_request`, `not_in_room`, `forbidden`, `wrong_password`, `account_deactivated`,
 ///   `registration_closed`, `invite_required`, `invite_invalid`
-/// - 404: `room_not_found`, `user_not_found`, `not_a_member`
+/// - 404: `room_not_found`, `user_not_found`, `not_a_member`, `invite_not_found`
 /// - 409: `username_taken`, `email_taken`, `room_name_taken`, `room_archived`, `too_many_rooms`,
 ///   `too_many_members`, `too_many_invites`, `last_admin`
 /// - 413: `payload_too_large`
@@ -48,7 +48,7 @@ pub fn status_of(e: &ChatError) -> StatusCode {
         InvalidCredentials | NotAuthenticated => StatusCode::UNAUTHORIZED,
         CrossSite | NotInRoom | Forbidden | WrongPassword | AccountDeactivated | RegistrationClosed | InviteRequired
         | InviteInvalid => StatusCode::FORBIDDEN,
-        RoomNotFound | UserNotFound | NotAMember => StatusCode::NOT_FOUND,
+        RoomNotFound | UserNotFound | NotAMember | InviteNotFound => StatusCode::NOT_FOUND,
         UsernameTaken | EmailTaken | RoomNameTaken | RoomArchived | TooManyRooms | TooManyMembers | TooManyInvites
         | LastAdmin => StatusCode::CONFLICT,
         PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,

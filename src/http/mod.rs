@@ -3,13 +3,16 @@
 //! Handlers decode, call one `Chat` method, and encode; errors map to statuses
 //! once, in [`error`].
 
+pub mod admin;
 pub mod api;
 pub mod error;
 mod extract;
+pub mod me;
 pub mod ops;
 pub mod pages;
 pub mod security;
 pub mod serve;
+pub mod users;
 pub mod web;
 
 use std::sync::Arc;
@@ -53,6 +56,9 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(pages::router())
         .merge(api::router())
+        .merge(me::router())
+        .merge(users::router())
+        .merge(admin::router())
         .merge(ops::router())
         .merge(web::router())
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

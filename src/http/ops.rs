@@ -77,7 +77,10 @@ pub fn metrics_only(handle: PrometheusHandle, chat: crate::chat::Chat) -> axum::
     info(title = "Parley", description = "Parley's HTTP API. The Socket.IO protocol is in docs/protocol.md."),
     paths(
         healthz, readyz, metrics_text, openapi,
-        super::api::register, super::api::login, super::api::logout, super::api::me, super::api::rooms,
+        super::api::register, super::api::login, super::api::logout, super::api::rooms,
+        super::me::me, super::me::update_me, super::me::change_password, super::me::end_sessions, super::users::users,
+        super::admin::settings, super::admin::change_settings, super::admin::create_invite, super::admin::invites,
+        super::admin::revoke_invite, super::admin::change_user,
         super::api::messages, super::api::online_users, super::api::online_users_in_room,
         super::pages::index, super::pages::login_form, super::pages::login_submit,
         super::pages::register_form, super::pages::register_submit, super::pages::logout,

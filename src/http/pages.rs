@@ -4,7 +4,8 @@
 use askama::Template;
 use axum::Form;
 use axum::Router;
-use axum::extract::State;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
@@ -39,6 +40,8 @@ struct RegisterPage {
     username: String,
     email: String,
     display_name: String,
+    /// An invite code, carried from `/register?invite=` to the form's post.
+    invite: String,
 }
 
 fn render(page: &impl Template, status: StatusCode) -> Response {
@@ -104,11 +107,24 @@ pub async fn login_submit(
     }
 }
 
-/// `GET /register` → the registration form.
-#[utoipa::path(get, tag = "pages", path = "/register", responses((status = 200, description = "the registration form")))]
-pub async fn register_form() -> Response {
-    render(&RegisterPage::default(), StatusCode::OK)
+#[derive(Debug, Deserialize, Default, utoipa::IntoParams)]
+#[serde(default)]
+pub struct RegisterQuery {
+    /// An invite code: the form carries it as a hidden field.
+    invite: String,
 }
+
+/// `GET /register?invite=` → the registration form (with the invite, if any).
+#[utoipa::path(get, tag = "pages", path = "/register", params(RegisterQuery), responses((status = 200, description = "the registration form")))]
+pub async fn register_form(query: Result<Query<RegisterQuery>, QueryRejection>) -> Response {
+    // A malformed query string is not worth an error page: the form without an invite.
+    let invite = query.map(|Query(q)| q.invite).unwrap_or_default();
+    let invite = if invite.len() <= MAX_INVITE_LEN { invite } else { String::new() };
+    render(&RegisterPage { invite, ..RegisterPage::default() }, StatusCode::OK)
+}
+
+/// Longer than any invite code (22 characters): not carried.
+const MAX_INVITE_LEN: usize = 64;
 
 #[derive(Debug, Deserialize, Default)]
 #[serde(default)]
@@ -117,11 +133,14 @@ pub struct RegisterForm {
     email: String,
     display_name: String,
     password: String,
+    invite: String,
 }
 
-/// `POST /register` (form `username`, `email`, `display_name`, `password`) →
-/// 302 to `/login`; or the form again with the error, 400 (invalid) or 409 (taken).
-#[utoipa::path(post, tag = "pages", path = "/register", responses((status = 302, description = "registered"), (status = 400, description = "invalid input"), (status = 409, description = "username or email taken"), (status = 429, description = "too many registrations from this address"), (status = 503, description = "server busy")))]
+/// `POST /register` (form `username`, `email`, `display_name`, `password`,
+/// `invite`) → 302 to `/`, signed in (the new account is a member of
+/// General); or the form again with the error, 400 (invalid), 403
+/// (registration closed, invite required or invalid) or 409 (taken).
+#[utoipa::path(post, tag = "pages", path = "/register", responses((status = 302, description = "registered and signed in"), (status = 400, description = "invalid input"), (status = 403, description = "registration_closed, invite_required, invite_invalid"), (status = 409, description = "username or email taken"), (status = 429, description = "too many registrations from this address"), (status = 503, description = "server busy")))]
 pub async fn register_submit(
     State(state): State<AppState>,
     ClientAddr(ip): ClientAddr,
@@ -134,6 +153,7 @@ pub async fn register_submit(
             username: form.username.clone(),
             email: form.email.clone(),
             display_name: form.display_name.clone(),
+            invite: form.invite.clone(),
         };
         with_retry_after(render(&page, status_of(e)), e)
     };
@@ -145,9 +165,13 @@ pub async fn register_submit(
         email: &form.email,
         display_name: Some(form.display_name.as_str()),
         password: &form.password,
+        invite: Some(form.invite.as_str()).filter(|i| !i.is_empty()),
     };
-    match state.chat.register(registration, ip).await {
-        Ok(_) => found("/login"),
+    match state.chat.register_signed_in(registration, ip).await {
+        Ok((token, _)) => {
+            let cookie = set_session_cookie(Some(token.expose()), state.web.session_ttl.as_secs(), state.web.secure_cookies);
+            ([(header::SET_COOKIE, cookie)], found("/")).into_response()
+        }
         Err(e) => page(&e),
     }
 }

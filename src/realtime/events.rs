@@ -4,7 +4,7 @@
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
-use crate::domain::{ChatError, Message, MessageId, RoomId, Timestamp, UserSummary};
+use crate::domain::{ChatError, Message, MessageId, Role, RoomId, Timestamp, UserSummary};
 
 // ---- client → server -------------------------------------------------------
 
@@ -106,6 +106,8 @@ pub const CHAT_ERROR: &str = "chat_error";
 pub const PRESENCE: &str = "presence";
 /// `presence_batch {users: [presence, ...]}` to the clients with that capability, once per window.
 pub const PRESENCE_BATCH: &str = "presence_batch";
+/// `user_updated {..user as in /api/users}` to everyone: a name, colour, role or deactivation changed.
+pub const USER_UPDATED: &str = "user_updated";
 
 #[derive(Debug, Serialize)]
 pub struct ConnectionSuccess<'a> {
@@ -207,6 +209,42 @@ impl<'a> Presence<'a> {
             avatar_color: user.avatar_color.as_str(),
             is_online,
             last_seen,
+        }
+    }
+}
+
+/// A user as `GET /api/users` lists them and `user_updated` carries them
+/// (docs/protocol.md, "Accounts and administration").
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserPayload<'a> {
+    #[schema(value_type = i64)]
+    pub id: crate::domain::UserId,
+    pub username: &'a str,
+    pub display_name: &'a str,
+    pub avatar_color: &'a str,
+    /// Null until files arrive.
+    #[schema(value_type = Option<String>)]
+    pub avatar_url: Option<&'a str>,
+    /// `admin` or `member`.
+    pub role: &'static str,
+    pub is_online: bool,
+    #[schema(value_type = Option<String>)]
+    pub last_seen: Option<Timestamp>,
+    pub deactivated: bool,
+}
+
+impl<'a> UserPayload<'a> {
+    pub fn new(user: &'a UserSummary, role: Role, is_online: bool, last_seen: Option<Timestamp>, deactivated: bool) -> Self {
+        Self {
+            id: user.id,
+            username: user.username.as_str(),
+            display_name: user.display_name.as_str(),
+            avatar_color: user.avatar_color.as_str(),
+            avatar_url: None,
+            role: role.as_str(),
+            is_online,
+            last_seen,
+            deactivated,
         }
     }
 }

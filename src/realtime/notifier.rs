@@ -103,6 +103,10 @@ pub fn encode(event: &Event) -> Result<(&'static str, Box<RawValue>), serde_json
         Event::Presence { user, is_online, last_seen } => {
             (events::PRESENCE, raw(&Presence::new(user, *is_online, *last_seen))?)
         }
+        Event::UserUpdated(p) => (
+            events::USER_UPDATED,
+            raw(&events::UserPayload::new(&p.user, p.role, p.is_online, p.last_seen, p.deactivated))?,
+        ),
     })
 }
 

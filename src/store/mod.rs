@@ -1,24 +1,30 @@
-//! Storage: one [`Store`] trait, one module per database, one contract suite.
+//! Storage: small ports per aggregate ([`ports`]), [`Store`] as all of them,
+//! one module per database, one contract suite per port.
 //!
-//! The chat layer talks to a `dyn Store` and never sees SQL. Each backend turns
-//! its constraint violations into meaning here (`UsernameTaken`, `RoomNameTaken`)
-//! and its connection failures into [`StoreError::Unavailable`].
+//! The chat layer talks to a `dyn Store` and never sees SQL. The statements
+//! are written once ([`sql`]) and run on every database; each backend turns
+//! its constraint violations into meaning here (`UsernameTaken`,
+//! `RoomNameTaken`) and its connection failures into [`StoreError::Unavailable`].
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
-
 pub use crate::domain::Page;
-use crate::domain::{
-    Message, NewMessage, NewUser, Room, RoomId, RoomName, RoomType, Timestamp, User, UserId,
-};
+use crate::domain::RoomName;
 
 mod group_commit;
 pub mod mysql;
+pub mod ports;
 pub mod postgres;
 mod rows;
+mod server;
+mod sql;
 pub mod sqlite;
 pub mod testdb;
+
+pub use ports::{
+    CarriedOver, Database, Inserted, InviteStore, MemberStore, MessageStore, NewSession, PresenceStore, RoomStore,
+    SessionStore, SessionUser, SettingsStore, UserStore,
+};
 
 #[cfg(test)]
 pub(crate) mod contract;
@@ -66,89 +72,25 @@ pub enum StoreError {
     Full(String),
 }
 
-/// Whether an insert stored a new row or found the one a retry refers to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Inserted {
-    New,
-    Existing,
+/// Every port together: what the chat layer holds (`Arc<dyn Store>`) and
+/// calls as `store.method(..)`. A backend implements the ports; the blanket
+/// impl makes it a `Store`.
+pub trait Store:
+    Database + UserStore + SessionStore + PresenceStore + RoomStore + MemberStore + MessageStore + SettingsStore + InviteStore
+{
 }
 
-/// The user a live session belongs to, and when the session ends.
-#[derive(Debug, Clone)]
-pub struct SessionUser {
-    pub user: User,
-    pub expires_at: Timestamp,
-}
-
-/// A session as the store keeps it: the hash of the token, never the token.
-#[derive(Debug, Clone)]
-pub struct NewSession {
-    pub token_hash: Vec<u8>,
-    pub user_id: UserId,
-    pub created_at: Timestamp,
-    pub expires_at: Timestamp,
-}
-
-/// What the last graceful stop left for the next start ([`Store::take_online`]).
-#[derive(Debug, Default)]
-pub struct CarriedOver {
-    /// Who was online, each with when the server stopped, in id order.
-    pub online: Vec<(User, Timestamp)>,
-    /// Their sessions still live, by token hash, the latest to expire first
-    /// (at most 10,000, as many as the chat's session cache holds): the start
-    /// trusts them at once, instead of a query for each as the clients come back.
-    pub sessions: Vec<(Vec<u8>, SessionUser)>,
-}
-
-#[async_trait]
-pub trait Store: Send + Sync + 'static {
-    /// Is the database answering? (`/readyz`)
-    async fn ping(&self) -> Result<(), StoreError>;
-    /// Waits for in-flight writes and closes the connections.
-    async fn close(&self);
-    /// Writes a consistent copy of the database to `path` while it is in use.
-    /// Only the embedded database can; servers have their own tools.
-    async fn backup(&self, _path: &std::path::Path) -> Result<(), StoreError> {
-        Err(StoreError::Other(
-            "this database backs up with its own tools (mariadb-dump, pg_dump); see docs/deploy.md".into(),
-        ))
-    }
-
-    async fn create_user(&self, user: NewUser) -> Result<User, StoreError>;
-    /// Looks a user up by the case-folded username.
-    async fn user_by_username(&self, folded: &str) -> Result<Option<User>, StoreError>;
-    /// Looks a user up by the case-folded email (`Email::folded`).
-    async fn user_by_email(&self, folded: &str) -> Result<Option<User>, StoreError>;
-    async fn set_last_seen(&self, user: UserId, at: Timestamp) -> Result<(), StoreError>;
-    /// Remembers who was online when this server stopped gracefully (a single
-    /// instance), in place of what was remembered before.
-    async fn save_online(&self, users: &[UserId], stopped_at: Timestamp) -> Result<(), StoreError>;
-    /// Who [`Store::save_online`] remembered, with their sessions still live
-    /// at `now`; forgets them.
-    async fn take_online(&self, now: Timestamp) -> Result<CarriedOver, StoreError>;
-
-    async fn create_session(&self, session: NewSession) -> Result<(), StoreError>;
-    /// The user of an unexpired session.
-    async fn session_user(&self, token_hash: &[u8], now: Timestamp) -> Result<Option<SessionUser>, StoreError>;
-    async fn delete_session(&self, token_hash: &[u8]) -> Result<(), StoreError>;
-
-    /// The rooms `user` may see: every public room, and those they are a member of.
-    async fn rooms_visible_to(&self, user: UserId) -> Result<Vec<Room>, StoreError>;
-    async fn room(&self, id: RoomId) -> Result<Option<Room>, StoreError>;
-    /// Creates a room with `created_by` as its owner.
-    async fn create_room(
-        &self,
-        name: &RoomName,
-        room_type: RoomType,
-        created_by: UserId,
-        at: Timestamp,
-    ) -> Result<Room, StoreError>;
-    async fn is_member(&self, room: RoomId, user: UserId) -> Result<bool, StoreError>;
-
-    /// Stores a message once the transaction commits. A message with a
-    /// `client_id` that this user already used returns the stored one instead.
-    async fn insert_message(&self, message: NewMessage) -> Result<(Message, Inserted), StoreError>;
-    async fn messages(&self, room: RoomId, page: Page) -> Result<Vec<Message>, StoreError>;
+impl<T> Store for T where
+    T: Database
+        + UserStore
+        + SessionStore
+        + PresenceStore
+        + RoomStore
+        + MemberStore
+        + MessageStore
+        + SettingsStore
+        + InviteStore
+{
 }
 
 /// Opens the database named by `url` (by its scheme), creating and migrating it.
@@ -195,7 +137,7 @@ pub(crate) fn taken(message: &str) -> Option<StoreError> {
         Some(StoreError::UsernameTaken)
     } else if message.contains("email_folded") {
         Some(StoreError::EmailTaken)
-    } else if message.contains("room_name_folded") || message.contains("name_key") {
+    } else if message.contains("room_name_folded") || message.contains("name_key") || message.contains("direct_key") {
         Some(StoreError::RoomNameTaken)
     } else {
         None

@@ -20,9 +20,11 @@ use super::group_commit::{
     BatchPlan, CommitBatch, GroupCommit, HeldConnections, client_id_keys, find_by_client_ids, multi_row_insert, padded,
     power_of_two_chunks, rooms_in_lock_order,
 };
-use super::rows::{self, message_columns, room_columns, user_columns};
-use super::{CarriedOver, Inserted, NewSession, Page, SessionUser, Store, StoreError, map_err};
-use crate::domain::{ClientId, Message, MessageId, NewMessage, NewUser, Room, RoomId, RoomName, RoomType, Timestamp, User, UserId};
+use super::rows;
+use super::sql::{self, Exec, one};
+use super::server::OnServer;
+use super::{Inserted, StoreError, map_err};
+use crate::domain::{ClientId, Message, MessageId, NewMessage, UserId};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/mysql");
 
@@ -55,7 +57,7 @@ impl MySqlStore {
             .await
             .map_err(map_err)?;
         MIGRATOR.run(&pool).await.map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
-        fill_room_keys(&pool).await?;
+        super::server::fill_room_keys(&mut *pool.acquire().await.map_err(map_err)?).await?;
         // A multi-row INSERT gets consecutive ids only with the "traditional" or
         // "consecutive" auto-increment lock mode (MariaDB's default; MySQL 8's
         // is "interleaved") and an increment of 1 (not so under Galera).
@@ -69,33 +71,6 @@ impl MySqlStore {
         let ingest = GroupCommit::start(Arc::new(writer), WRITERS, MAX_BATCH);
         Ok(Self { pool, ingest, held })
     }
-}
-
-/// Gives the rooms made before migration 0003 their `name_key`
-/// ([`super::keys_for_unkeyed_rooms`]); nothing to do after the first start.
-/// Instances starting together write the same keys (`AND name_key IS NULL`
-/// makes the second a no-op); a look-alike room made by a running instance
-/// in between sends the old room to its fallback key.
-async fn fill_room_keys(pool: &MySqlPool) -> Result<(), StoreError> {
-    let unkeyed: Vec<(i64, String)> = sqlx::query_as("SELECT id, room_name FROM rooms WHERE name_key IS NULL ORDER BY id")
-        .fetch_all(pool)
-        .await
-        .map_err(map_err)?;
-    if unkeyed.is_empty() {
-        return Ok(());
-    }
-    let taken: Vec<String> =
-        sqlx::query_scalar("SELECT name_key FROM rooms WHERE name_key IS NOT NULL").fetch_all(pool).await.map_err(map_err)?;
-    for (id, key) in super::keys_for_unkeyed_rooms(taken, unkeyed) {
-        let set = |key: String| {
-            sqlx::query("UPDATE rooms SET name_key = ? WHERE id = ? AND name_key IS NULL").bind(key).bind(id).execute(pool)
-        };
-        match set(key.clone()).await.map_err(map_err) {
-            Err(StoreError::RoomNameTaken) => set(super::fallback_room_key(&key, id)).await.map_err(map_err)?,
-            other => other?,
-        };
-    }
-    Ok(())
 }
 
 /// Stores batches of sends, one transaction each.
@@ -213,225 +188,23 @@ async fn insert_one(pool: &MySqlPool, m: NewMessage) -> Result<(Message, Inserte
 }
 
 async fn by_client_id(pool: &MySqlPool, user: UserId, client_id: &ClientId) -> Result<Option<Message>, StoreError> {
-    let sql = concat!(
-        "SELECT ",
-        message_columns!(),
-        " FROM messages m JOIN users u ON u.id = m.user_id WHERE m.user_id = ? AND m.client_id = ?"
-    );
-    let row = sqlx::query(sql)
-        .bind(user.0)
-        .bind(client_id.as_str())
-        .fetch_optional(pool)
-        .await
-        .map_err(map_err)?;
-    row.as_ref().map(rows::message).transpose().map_err(map_err)
+    let mut conn = pool.acquire().await.map_err(map_err)?;
+    one(conn.fetch_optional(sql::messages::by_client_id(user, client_id)).await?, rows::message)
 }
 
-#[async_trait]
-impl Store for MySqlStore {
-    async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(map_err)?;
-        Ok(())
+impl OnServer for MySqlStore {
+    type P = sqlx::Pool<MySql>;
+
+    fn pool(&self) -> &Self::P {
+        &self.pool
     }
 
-    async fn close(&self) {
+    fn ingest(&self) -> &GroupCommit {
+        &self.ingest
+    }
+
+    async fn shut(&self) {
         self.held.close().await;
-    }
-
-    async fn create_user(&self, u: NewUser) -> Result<User, StoreError> {
-        let done = sqlx::query(
-            "INSERT INTO users (username, username_folded, email, email_folded, display_name, password_hash, \
-             avatar_color, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(u.username.as_str())
-        .bind(u.username.folded())
-        .bind(u.email.as_str())
-        .bind(u.email.folded())
-        .bind(u.display_name.as_str())
-        .bind(&u.password_hash)
-        .bind(u.avatar_color.as_str())
-        .bind(u.created_at.as_millis())
-        .execute(&self.pool)
-        .await
-        .map_err(map_err)?;
-        Ok(User {
-            id: UserId(done.last_insert_id() as i64),
-            username: u.username,
-            email: u.email.as_str().to_owned(),
-            display_name: u.display_name,
-            avatar_color: u.avatar_color,
-            password_hash: u.password_hash,
-            created_at: u.created_at,
-            last_seen: None,
-        })
-    }
-
-    async fn user_by_username(&self, folded: &str) -> Result<Option<User>, StoreError> {
-        let sql = concat!("SELECT ", user_columns!(), " FROM users u WHERE u.username_folded = ?");
-        let row = sqlx::query(sql).bind(folded).fetch_optional(&self.pool).await.map_err(map_err)?;
-        row.as_ref().map(rows::user).transpose().map_err(map_err)
-    }
-
-    async fn user_by_email(&self, folded: &str) -> Result<Option<User>, StoreError> {
-        let sql = concat!("SELECT ", user_columns!(), " FROM users u WHERE u.email_folded = ?");
-        let row = sqlx::query(sql).bind(folded).fetch_optional(&self.pool).await.map_err(map_err)?;
-        row.as_ref().map(rows::user).transpose().map_err(map_err)
-    }
-
-    async fn set_last_seen(&self, user: UserId, at: Timestamp) -> Result<(), StoreError> {
-        sqlx::query("UPDATE users SET last_seen = ? WHERE id = ?")
-            .bind(at.as_millis())
-            .bind(user.0)
-            .execute(&self.pool)
-            .await
-            .map_err(map_err)?;
-        Ok(())
-    }
-
-    async fn save_online(&self, users: &[UserId], stopped_at: Timestamp) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
-        sqlx::query("DELETE FROM presence_carryover").execute(&mut *tx).await.map_err(map_err)?;
-        for chunk in users.chunks(1000) {
-            let mut insert = QueryBuilder::<MySql>::new("INSERT IGNORE INTO presence_carryover (user_id, stopped_at) ");
-            insert.push_values(chunk, |mut row, user| {
-                row.push_bind(user.0).push_bind(stopped_at.as_millis());
-            });
-            insert.build().execute(&mut *tx).await.map_err(map_err)?;
-        }
-        tx.commit().await.map_err(map_err)
-    }
-
-    async fn take_online(&self, now: Timestamp) -> Result<CarriedOver, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
-        let online = sqlx::query(rows::CARRIED_OVER).fetch_all(&mut *tx).await.map_err(map_err)?;
-        let sessions = sqlx::query(rows::carried_sessions!("?"))
-            .bind(now.as_millis())
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        sqlx::query("DELETE FROM presence_carryover").execute(&mut *tx).await.map_err(map_err)?;
-        tx.commit().await.map_err(map_err)?;
-        rows::carried(&online, &sessions).map_err(map_err)
-    }
-
-    async fn create_session(&self, s: NewSession) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)")
-            .bind(&s.token_hash)
-            .bind(s.user_id.0)
-            .bind(s.created_at.as_millis())
-            .bind(s.expires_at.as_millis())
-            .execute(&self.pool)
-            .await
-            .map_err(map_err)?;
-        Ok(())
-    }
-
-    async fn session_user(&self, token_hash: &[u8], now: Timestamp) -> Result<Option<SessionUser>, StoreError> {
-        let sql = concat!(
-            "SELECT ",
-            user_columns!(),
-            ", s.expires_at FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ? AND s.expires_at > ?"
-        );
-        let row = sqlx::query(sql)
-            .bind(token_hash)
-            .bind(now.as_millis())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(map_err)?;
-        row.as_ref().map(rows::session_user).transpose().map_err(map_err)
-    }
-
-    async fn delete_session(&self, token_hash: &[u8]) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM sessions WHERE token_hash = ?")
-            .bind(token_hash)
-            .execute(&self.pool)
-            .await
-            .map_err(map_err)?;
-        Ok(())
-    }
-
-    async fn rooms_visible_to(&self, user: UserId) -> Result<Vec<Room>, StoreError> {
-        let sql = concat!(
-            "SELECT ",
-            room_columns!(),
-            " FROM rooms r WHERE r.room_type = 'public' \
-             OR EXISTS (SELECT 1 FROM room_members m WHERE m.room_id = r.id AND m.user_id = ?) ORDER BY r.id"
-        );
-        let found = sqlx::query(sql).bind(user.0).fetch_all(&self.pool).await.map_err(map_err)?;
-        found.iter().map(rows::room).collect::<Result<_, _>>().map_err(map_err)
-    }
-
-    async fn room(&self, id: RoomId) -> Result<Option<Room>, StoreError> {
-        let sql = concat!("SELECT ", room_columns!(), " FROM rooms r WHERE r.id = ?");
-        let row = sqlx::query(sql).bind(id.0).fetch_optional(&self.pool).await.map_err(map_err)?;
-        row.as_ref().map(rows::room).transpose().map_err(map_err)
-    }
-
-    async fn create_room(
-        &self,
-        name: &RoomName,
-        room_type: RoomType,
-        created_by: UserId,
-        at: Timestamp,
-    ) -> Result<Room, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
-        let done = sqlx::query(
-            "INSERT INTO rooms (room_name, room_name_folded, name_key, room_type, created_by, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(name.as_str())
-        .bind(name.folded())
-        .bind(name.key())
-        .bind(room_type.as_str())
-        .bind(created_by.0)
-        .bind(at.as_millis())
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        let id = RoomId(done.last_insert_id() as i64);
-        sqlx::query("INSERT INTO room_members (room_id, user_id, role, joined_at) VALUES (?, ?, 'owner', ?)")
-            .bind(id.0)
-            .bind(created_by.0)
-            .bind(at.as_millis())
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(Room { id, name: name.clone(), room_type, created_by: Some(created_by), created_at: at })
-    }
-
-    async fn is_member(&self, room: RoomId, user: UserId) -> Result<bool, StoreError> {
-        let row = sqlx::query("SELECT 1 FROM room_members WHERE room_id = ? AND user_id = ?")
-            .bind(room.0)
-            .bind(user.0)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(map_err)?;
-        Ok(row.is_some())
-    }
-
-    async fn insert_message(&self, m: NewMessage) -> Result<(Message, Inserted), StoreError> {
-        self.ingest.insert(m).await
-    }
-
-    async fn messages(&self, room: RoomId, page: Page) -> Result<Vec<Message>, StoreError> {
-        macro_rules! page {
-            ($tail:literal) => {
-                concat!("SELECT ", message_columns!(), " FROM messages m JOIN users u ON u.id = m.user_id WHERE m.room_id = ?", $tail)
-            };
-        }
-        let (sql, cursor, limit, newest_first) = match page {
-            Page::Latest { limit } => (page!(" ORDER BY m.id DESC LIMIT ?"), None, limit, true),
-            Page::Before { id, limit } => (page!(" AND m.id < ? ORDER BY m.id DESC LIMIT ?"), Some(id), limit, true),
-            Page::After { id, limit } => (page!(" AND m.id > ? ORDER BY m.id ASC LIMIT ?"), Some(id), limit, false),
-        };
-        let mut query = sqlx::query(sql).bind(room.0);
-        if let Some(id) = cursor {
-            query = query.bind(id.0);
-        }
-        let found = query.bind(i64::from(limit)).fetch_all(&self.pool).await.map_err(map_err)?;
-        let messages = found.iter().map(rows::message).collect::<Result<Vec<_>, _>>().map_err(map_err)?;
-        Ok(rows::oldest_first(messages, newest_first))
     }
 }
 
@@ -441,6 +214,8 @@ mod tests {
 
     use super::MySqlStore;
     use crate::store::Store;
+    #[allow(unused_imports)]
+    use crate::store::ports::*;
     use crate::store::testdb::{self, Backend};
 
     /// A store on a database of its own, or `None` (skip) without `PARLEY_TEST_MYSQL_URL`.
@@ -450,6 +225,27 @@ mod tests {
     }
 
     crate::contract_tests!(open);
+
+    #[tokio::test]
+    async fn migration_0004_makes_membership_last_and_the_first_user_admin() {
+        use crate::store::contract;
+
+        let Some(db) = testdb::TestDb::create(Backend::MySql).await else {
+            eprintln!("skipped: no test database server configured");
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let old = contract::migrations_before_0004("mysql", dir.path()).await;
+        let pool = sqlx::MySqlPool::connect(&db.url).await.unwrap();
+        old.run(&pool).await.unwrap();
+        for sql in contract::BEFORE_0004_SQL {
+            sqlx::query(sql).execute(&pool).await.unwrap();
+        }
+        pool.close().await;
+        let store = MySqlStore::open(&db.url).await.expect("store opens");
+        contract::migration_0004_made_membership_last_and_the_first_user_admin(&store).await;
+        store.close().await;
+    }
 
     /// Rooms made before migration 0003 get their keys at the next start.
     #[tokio::test]

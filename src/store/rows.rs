@@ -6,8 +6,8 @@ use sqlx::{ColumnIndex, Database, Decode, Row, Type};
 use super::{CarriedOver, SessionUser};
 
 use crate::domain::{
-    AvatarColor, ClientId, DisplayName, Message, MessageBody, MessageId, MessageType, Room, RoomId, RoomName,
-    RoomType, Timestamp, User, UserId, UserSummary, Username,
+    AvatarColor, ClientId, DisplayName, Invite, MemberEntry, MemberRole, Membership, Message, MessageBody, MessageId,
+    MessageType, Role, Room, RoomId, RoomListing, RoomName, RoomType, Timestamp, User, UserId, UserSummary, Username,
 };
 
 /// The column types Parley reads. Every sqlx backend decodes them, and so
@@ -51,14 +51,15 @@ where
 /// `SELECT` list for [`user`], on `users u`.
 macro_rules! user_columns {
     () => {
-        "u.id, u.username, u.email, u.display_name, u.avatar_color, u.password_hash, u.created_at, u.last_seen"
+        "u.id, u.username, u.email, u.display_name, u.avatar_color, u.password_hash, u.created_at, u.last_seen, \
+         u.role, u.deactivated_at"
     };
 }
 
 /// `SELECT` list for [`room`], on `rooms r`.
 macro_rules! room_columns {
     () => {
-        "r.id, r.room_name, r.room_type, r.created_by, r.created_at"
+        "r.id, r.room_name, r.room_type, r.created_by, r.created_at, r.topic, r.archived_at"
     };
 }
 
@@ -84,28 +85,12 @@ fn carried_over<R: ParleyRow>(r: &R) -> Result<(User, Timestamp), R::Error> {
     Ok((user(r)?, Timestamp::from_millis(r.int("stopped_at")?)))
 }
 
-/// The live sessions of those [`CARRIED_OVER`] names, given the placeholder
-/// for `now` ([`super::CarriedOver::sessions`]).
-macro_rules! carried_sessions {
-    ($now:literal) => {
-        concat!(
-            "SELECT s.token_hash, ",
-            crate::store::rows::user_columns!(),
-            ", s.expires_at FROM presence_carryover c JOIN sessions s ON s.user_id = c.user_id \
-             JOIN users u ON u.id = c.user_id WHERE s.expires_at > ",
-            $now,
-            " ORDER BY s.expires_at DESC LIMIT 10000"
-        )
-    };
-}
-pub(crate) use carried_sessions;
-
-/// A row of [`carried_sessions`].
+/// A row of `sql::presence::carried_sessions`.
 fn carried_session<R: ParleyRow>(r: &R) -> Result<(Vec<u8>, SessionUser), R::Error> {
     Ok((r.bytes("token_hash")?, session_user(r)?))
 }
 
-/// What [`CARRIED_OVER`] and [`carried_sessions`] found.
+/// What [`CARRIED_OVER`] and `sql::presence::carried_sessions` found.
 pub fn carried<R: ParleyRow>(online: &[R], sessions: &[R]) -> Result<CarriedOver, R::Error> {
     Ok(CarriedOver {
         online: online.iter().map(carried_over).collect::<Result<_, _>>()?,
@@ -128,6 +113,8 @@ pub fn user<R: ParleyRow>(r: &R) -> Result<User, R::Error> {
         password_hash: r.text("password_hash")?,
         created_at: Timestamp::from_millis(r.int("created_at")?),
         last_seen: r.opt_int("last_seen")?.map(Timestamp::from_millis),
+        role: Role::from_db(&r.text("role")?),
+        deactivated: r.opt_int("deactivated_at")?.is_some(),
     })
 }
 
@@ -138,6 +125,50 @@ pub fn room<R: ParleyRow>(r: &R) -> Result<Room, R::Error> {
         room_type: RoomType::from_db(&r.text("room_type")?).unwrap_or(RoomType::Private),
         created_by: r.opt_int("created_by")?.map(UserId),
         created_at: Timestamp::from_millis(r.int("created_at")?),
+        topic: r.text("topic")?,
+        archived: r.opt_int("archived_at")?.is_some(),
+    })
+}
+
+/// A [`room`] row with `my_role` and `last_message_id` beside it.
+pub fn listing<R: ParleyRow>(r: &R) -> Result<RoomListing, R::Error> {
+    Ok(RoomListing {
+        room: room(r)?,
+        my_role: r.opt_text("my_role")?.as_deref().map(MemberRole::from_db),
+        last_message_id: r.opt_int("last_message_id")?.map(MessageId),
+    })
+}
+
+/// A `room_members` row (`room_id, user_id, role, joined_at`).
+pub fn membership<R: ParleyRow>(r: &R) -> Result<Membership, R::Error> {
+    Ok(Membership {
+        room_id: RoomId(r.int("room_id")?),
+        user_id: UserId(r.int("user_id")?),
+        role: MemberRole::from_db(&r.text("role")?),
+        joined_at: Timestamp::from_millis(r.int("joined_at")?),
+    })
+}
+
+/// A [`user`] row with the membership's `member_role` and `joined_at` beside it.
+pub fn member_entry<R: ParleyRow>(r: &R) -> Result<MemberEntry, R::Error> {
+    Ok(MemberEntry {
+        user: user(r)?,
+        role: MemberRole::from_db(&r.text("member_role")?),
+        joined_at: Timestamp::from_millis(r.int("joined_at")?),
+    })
+}
+
+/// `SELECT` list for [`invite`], on `invites`.
+pub const INVITE_COLUMNS: &str = "id, created_by, created_at, expires_at, max_uses, uses";
+
+pub fn invite<R: ParleyRow>(r: &R) -> Result<Invite, R::Error> {
+    Ok(Invite {
+        id: r.int("id")?,
+        created_by: r.opt_int("created_by")?.map(UserId),
+        created_at: Timestamp::from_millis(r.int("created_at")?),
+        expires_at: Timestamp::from_millis(r.int("expires_at")?),
+        max_uses: u32::try_from(r.int("max_uses")?).unwrap_or(0),
+        uses: u32::try_from(r.int("uses")?).unwrap_or(0),
     })
 }
 

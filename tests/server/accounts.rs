@@ -34,14 +34,18 @@ async fn the_login_and_register_forms_are_served() {
 }
 
 #[tokio::test]
-async fn registering_by_form_redirects_to_login_and_the_account_can_log_in() {
+async fn registering_by_form_signs_the_new_person_in_and_the_account_can_log_in_again() {
     let app = spawn_app().await;
     let http = app.http();
     let form = [("username", "ann"), ("email", "ann@example.com"), ("display_name", "Ann S."), ("password", PASSWORD)];
     let r = post_form(&http, "/register", &form).await;
     assert_eq!(r.status(), StatusCode::FOUND);
-    assert_eq!(r.headers()[LOCATION], "/login");
+    assert_eq!(r.headers()[LOCATION], "/", "straight into the chat");
+    assert!(r.headers()[SET_COOKIE].to_str().unwrap().starts_with("parley_session="));
+    let r = http.inner().get(app.url("/")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "signed in: the chat client, not the login form");
 
+    let http = app.http();
     let r = post_form(&http, "/login", &[("username", "ann"), ("password", PASSWORD)]).await;
     assert_eq!(r.status(), StatusCode::FOUND);
     assert_eq!(r.headers()[LOCATION], "/");

@@ -4,10 +4,14 @@
 mod support;
 
 mod accounts;
+mod admin;
 mod bad_input;
+mod calls;
+mod directory;
 mod messages;
 mod ops;
 mod presence;
+mod profile;
 mod rooms;
 mod security;
 mod slow_consumer;

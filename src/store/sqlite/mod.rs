@@ -10,19 +10,19 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{ConnectOptions, Connection, Row};
 
-use super::rows::{self, ParleyRow, message_columns, room_columns, user_columns};
-use super::{CarriedOver, Inserted, NewSession, Page, SessionUser, Store, StoreError, map_err};
+use super::rows::{self, message_columns};
+use super::{Inserted, Page, StoreError, map_err};
 use crate::domain::{
-    AvatarColor, ClientId, DisplayName, Message, MessageBody, MessageId, MessageType, NewMessage, NewUser, Room, RoomId,
-    RoomName, RoomType, Timestamp, User, UserId, UserSummary, Username,
+    AvatarColor, ClientId, DisplayName, Message, MessageBody, MessageId, MessageType, NewMessage, RoomId, Timestamp,
+    UserId, UserSummary, Username,
 };
 use writer::WriteThread;
 
+mod ports;
 mod writer;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -52,7 +52,7 @@ impl SqliteStore {
         create_private(options.get_filename())?;
         let mut migrating = options.connect().await.map_err(map_err)?;
         MIGRATOR.run(&mut migrating).await.map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
-        fill_room_keys(&mut migrating).await?;
+        super::server::fill_room_keys(&mut migrating).await?;
         migrating.close().await.map_err(map_err)?;
         let writer = WriteThread::open(options.get_filename().to_owned()).await?;
         let reader = SqlitePoolOptions::new()
@@ -69,248 +69,12 @@ impl SqliteStore {
     }
 }
 
-/// Gives the rooms made before migration 0003 their `name_key`
-/// ([`super::keys_for_unkeyed_rooms`]); nothing to do after the first start.
-async fn fill_room_keys(conn: &mut sqlx::SqliteConnection) -> Result<(), StoreError> {
-    let unkeyed: Vec<(i64, String)> = sqlx::query_as("SELECT id, room_name FROM rooms WHERE name_key IS NULL ORDER BY id")
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(map_err)?;
-    if unkeyed.is_empty() {
-        return Ok(());
-    }
-    let taken: Vec<String> = sqlx::query_scalar("SELECT name_key FROM rooms WHERE name_key IS NOT NULL")
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(map_err)?;
-    let mut tx = conn.begin().await.map_err(map_err)?;
-    for (id, key) in super::keys_for_unkeyed_rooms(taken, unkeyed) {
-        sqlx::query("UPDATE rooms SET name_key = ? WHERE id = ?").bind(key).bind(id).execute(&mut *tx).await.map_err(map_err)?;
-    }
-    tx.commit().await.map_err(map_err)
-}
-
-#[async_trait]
-impl Store for SqliteStore {
-    async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.reader).await.map_err(map_err)?;
-        Ok(())
-    }
-
-    /// The readers close first: the last connection to close copies the WAL
-    /// into the database and removes it, and a read-only reader cannot, which
-    /// left up to 40 MB of WAL for the next start to read.
-    async fn close(&self) {
-        self.reader.close().await;
-        self.writer.close().await;
-    }
-
-    async fn backup(&self, path: &std::path::Path) -> Result<(), StoreError> {
-        if path.exists() {
-            return Err(StoreError::Other(format!("{} already exists", path.display())));
-        }
-        let target = path.to_str().ok_or_else(|| StoreError::Other("the backup path is not UTF-8".into()))?.to_owned();
-        // VACUUM INTO copies a consistent snapshot while the readers keep working.
-        self.writer.run(move |conn| conn.execute("VACUUM INTO ?", [target])).await?;
-        Ok(())
-    }
-
-    async fn create_user(&self, u: NewUser) -> Result<User, StoreError> {
-        // The new user goes to the writer's thread and comes back with its id.
-        let (id, u) = self
-            .writer
-            .run(move |conn| {
-                let id: i64 = conn
-                    .prepare_cached(
-                        "INSERT INTO users (username, username_folded, email, email_folded, display_name, password_hash, \
-                         avatar_color, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                    )?
-                    .query_row(
-                        params![
-                            u.username.as_str(),
-                            u.username.folded(),
-                            u.email.as_str(),
-                            u.email.folded(),
-                            u.display_name.as_str(),
-                            u.password_hash,
-                            u.avatar_color.as_str(),
-                            u.created_at.as_millis()
-                        ],
-                        |r| r.get(0),
-                    )?;
-                Ok((id, u))
-            })
-            .await?;
-        Ok(User {
-            id: UserId(id),
-            username: u.username,
-            email: u.email.as_str().to_owned(),
-            display_name: u.display_name,
-            avatar_color: u.avatar_color,
-            password_hash: u.password_hash,
-            created_at: u.created_at,
-            last_seen: None,
-        })
-    }
-
-    async fn user_by_username(&self, folded: &str) -> Result<Option<User>, StoreError> {
-        let sql = concat!("SELECT ", user_columns!(), " FROM users u WHERE u.username_folded = ?");
-        let row = sqlx::query(sql).bind(folded).fetch_optional(&self.reader).await.map_err(map_err)?;
-        row.as_ref().map(rows::user).transpose().map_err(map_err)
-    }
-
-    async fn user_by_email(&self, folded: &str) -> Result<Option<User>, StoreError> {
-        let sql = concat!("SELECT ", user_columns!(), " FROM users u WHERE u.email_folded = ?");
-        let row = sqlx::query(sql).bind(folded).fetch_optional(&self.reader).await.map_err(map_err)?;
-        row.as_ref().map(rows::user).transpose().map_err(map_err)
-    }
-
-    async fn set_last_seen(&self, user: UserId, at: Timestamp) -> Result<(), StoreError> {
-        self.writer
-            .run_small(move |conn| {
-                conn.prepare_cached("UPDATE users SET last_seen = ? WHERE id = ?")?.execute(params![at.as_millis(), user.0])?;
-                Ok(())
-            })
-            .await
-    }
-
-    async fn save_online(&self, users: &[UserId], stopped_at: Timestamp) -> Result<(), StoreError> {
-        let users = users.to_vec();
-        self.writer
-            .run(move |conn| {
-                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                tx.execute("DELETE FROM presence_carryover", [])?;
-                {
-                    let mut insert = tx.prepare_cached(
-                        "INSERT INTO presence_carryover (user_id, stopped_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
-                    )?;
-                    for user in &users {
-                        insert.execute(params![user.0, stopped_at.as_millis()])?;
-                    }
-                }
-                tx.commit()
-            })
-            .await
-    }
-
-    async fn take_online(&self, now: Timestamp) -> Result<CarriedOver, StoreError> {
-        let online = sqlx::query(rows::CARRIED_OVER).fetch_all(&self.reader).await.map_err(map_err)?;
-        if online.is_empty() {
-            return Ok(CarriedOver::default());
-        }
-        let sessions = sqlx::query(rows::carried_sessions!("?"))
-            .bind(now.as_millis())
-            .fetch_all(&self.reader)
-            .await
-            .map_err(map_err)?;
-        let carried = rows::carried(&online, &sessions).map_err(map_err)?;
-        self.writer.run(|conn| conn.execute("DELETE FROM presence_carryover", [])).await?;
-        Ok(carried)
-    }
-
-    async fn create_session(&self, s: NewSession) -> Result<(), StoreError> {
-        self.writer
-            .run(move |conn| {
-                conn.prepare_cached(
-                    "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
-                )?
-                .execute(params![s.token_hash, s.user_id.0, s.created_at.as_millis(), s.expires_at.as_millis()])
-            })
-            .await?;
-        Ok(())
-    }
-
-    async fn session_user(&self, token_hash: &[u8], now: Timestamp) -> Result<Option<SessionUser>, StoreError> {
-        let sql = concat!(
-            "SELECT ",
-            user_columns!(),
-            ", s.expires_at FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ? AND s.expires_at > ?"
-        );
-        let row = sqlx::query(sql)
-            .bind(token_hash)
-            .bind(now.as_millis())
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(map_err)?;
-        row.as_ref().map(rows::session_user).transpose().map_err(map_err)
-    }
-
-    async fn delete_session(&self, token_hash: &[u8]) -> Result<(), StoreError> {
-        let token_hash = token_hash.to_vec();
-        self.writer
-            .run(move |conn| conn.prepare_cached("DELETE FROM sessions WHERE token_hash = ?")?.execute([token_hash]))
-            .await?;
-        Ok(())
-    }
-
-    async fn rooms_visible_to(&self, user: UserId) -> Result<Vec<Room>, StoreError> {
-        let sql = concat!(
-            "SELECT ",
-            room_columns!(),
-            " FROM rooms r WHERE r.room_type = 'public' \
-             OR EXISTS (SELECT 1 FROM room_members m WHERE m.room_id = r.id AND m.user_id = ?) ORDER BY r.id"
-        );
-        let rows = sqlx::query(sql).bind(user.0).fetch_all(&self.reader).await.map_err(map_err)?;
-        rows.iter().map(rows::room).collect::<Result<_, _>>().map_err(map_err)
-    }
-
-    async fn room(&self, id: RoomId) -> Result<Option<Room>, StoreError> {
-        let sql = concat!("SELECT ", room_columns!(), " FROM rooms r WHERE r.id = ?");
-        let row = sqlx::query(sql).bind(id.0).fetch_optional(&self.reader).await.map_err(map_err)?;
-        row.as_ref().map(rows::room).transpose().map_err(map_err)
-    }
-
-    async fn create_room(
-        &self,
-        name: &RoomName,
-        room_type: RoomType,
-        created_by: UserId,
-        at: Timestamp,
-    ) -> Result<Room, StoreError> {
-        let (name_text, folded, key) = (name.as_str().to_owned(), name.folded(), name.key());
-        let id = self
-            .writer
-            .run(move |conn| {
-                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                let id: i64 = tx
-                    .prepare_cached(
-                        "INSERT INTO rooms (room_name, room_name_folded, name_key, room_type, created_by, created_at) \
-                         VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-                    )?
-                    .query_row(
-                        params![name_text, folded, key, room_type.as_str(), created_by.0, at.as_millis()],
-                        |r| r.get(0),
-                    )?;
-                tx.prepare_cached(
-                    "INSERT INTO room_members (room_id, user_id, role, joined_at) VALUES (?, ?, 'owner', ?)",
-                )?
-                .execute(params![id, created_by.0, at.as_millis()])?;
-                tx.commit()?;
-                Ok(RoomId(id))
-            })
-            .await?;
-        Ok(Room { id, name: name.clone(), room_type, created_by: Some(created_by), created_at: at })
-    }
-
-    async fn is_member(&self, room: RoomId, user: UserId) -> Result<bool, StoreError> {
-        let row = sqlx::query("SELECT 1 FROM room_members WHERE room_id = ? AND user_id = ?")
-            .bind(room.0)
-            .bind(user.0)
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(map_err)?;
-        Ok(row.is_some())
-    }
-
-    async fn insert_message(&self, m: NewMessage) -> Result<(Message, Inserted), StoreError> {
-        self.writer.insert(m).await
-    }
-
+impl SqliteStore {
     /// The page comes back as one JSON array in one row, oldest first. sqlx
     /// hands each row from its SQLite thread to the caller through a channel
     /// and copies each value out of SQLite; for a page of 100 that cost more
     /// than the query (BENCHMARKS.md, "History").
-    async fn messages(&self, room: RoomId, page: Page) -> Result<Vec<Message>, StoreError> {
+    pub(super) async fn page(&self, room: RoomId, page: Page) -> Result<Vec<Message>, StoreError> {
         macro_rules! page {
             ($tail:literal) => {
                 concat!(
@@ -405,7 +169,7 @@ fn commit_batch(conn: &mut rusqlite::Connection, batch: &[NewMessage]) -> rusqli
             let result = match id {
                 Some(id) => (m.clone().stored_as(MessageId(id)), Inserted::New),
                 None => {
-                    let stored = find.query_row(params![m.author.id.0, client_id], |r| rows::message(&LiteRow(r)))?;
+                    let stored = find.query_row(params![m.author.id.0, client_id], |r| rows::message(&crate::store::sql::LiteRow(r)))?;
                     (stored, Inserted::Existing)
                 }
             };
@@ -416,34 +180,14 @@ fn commit_batch(conn: &mut rusqlite::Connection, batch: &[NewMessage]) -> rusqli
     Ok(results)
 }
 
-/// A row of the writer's connection, read by the shared [`rows`] mapping.
-struct LiteRow<'a, 'r>(&'a rusqlite::Row<'r>);
-
-impl ParleyRow for LiteRow<'_, '_> {
-    type Error = rusqlite::Error;
-    fn int(&self, col: &str) -> rusqlite::Result<i64> {
-        self.0.get(col)
-    }
-    fn opt_int(&self, col: &str) -> rusqlite::Result<Option<i64>> {
-        self.0.get(col)
-    }
-    fn text(&self, col: &str) -> rusqlite::Result<String> {
-        self.0.get(col)
-    }
-    fn opt_text(&self, col: &str) -> rusqlite::Result<Option<String>> {
-        self.0.get(col)
-    }
-    fn bytes(&self, col: &str) -> rusqlite::Result<Vec<u8>> {
-        self.0.get(col)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
 
     use super::SqliteStore;
     use crate::store::Store;
+    #[allow(unused_imports)]
+    use crate::store::ports::*;
 
     async fn open() -> Option<(Arc<dyn Store>, tempfile::TempDir)> {
         let dir = tempfile::tempdir().expect("temp dir");
@@ -555,6 +299,31 @@ mod tests {
 
         let store = SqliteStore::open(&url).await.unwrap();
         contract::rooms_from_before_the_name_key_were_keyed_at_the_start(&store).await;
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn migration_0004_makes_membership_last_and_the_first_user_admin() {
+        use std::str::FromStr;
+
+        use sqlx::{ConnectOptions, Connection};
+
+        use crate::store::contract;
+
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite:{}", dir.path().join("old.db").display());
+        let migrations = dir.path().join("migrations");
+        std::fs::create_dir(&migrations).unwrap();
+        let old = contract::migrations_before_0004("sqlite", &migrations).await;
+        let mut conn =
+            sqlx::sqlite::SqliteConnectOptions::from_str(&url).unwrap().create_if_missing(true).connect().await.unwrap();
+        old.run(&mut conn).await.unwrap();
+        for sql in contract::BEFORE_0004_SQL {
+            sqlx::query(sql).execute(&mut conn).await.unwrap();
+        }
+        conn.close().await.unwrap();
+        let store = SqliteStore::open(&url).await.unwrap();
+        contract::migration_0004_made_membership_last_and_the_first_user_admin(&store).await;
         store.close().await;
     }
 
