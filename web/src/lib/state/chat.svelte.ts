@@ -247,6 +247,24 @@ export class ChatStore {
     else ui.notify(`${label} was archived.`);
   }
 
+  private membersTimer: ReturnType<typeof setTimeout> | null = null;
+
+  /**
+   * Someone came online who is not in the open room's member list: they may have
+   * become a member without an event we saw (a new account joins General), so
+   * the list is read again (a few times a second at most).
+   */
+  private checkMembers(list: readonly { user_id: number; is_online: boolean }[]): void {
+    const id = this.currentRoomId;
+    const members = id === null ? undefined : this.members.get(id);
+    if (!this.membership || id === null || !members || this.membersTimer) return;
+    if (!list.some((p) => p && p.is_online && !members.some((m) => m.id === p.user_id))) return;
+    this.membersTimer = setTimeout(() => {
+      this.membersTimer = null;
+      if (this.currentRoomId === id) void this.loadMembers(id);
+    }, 200);
+  }
+
   /** Load (or reload) a room's members for the online panel and the details sheet. */
   async loadMembers(id: number): Promise<void> {
     try {
@@ -439,9 +457,14 @@ export class ChatStore {
       }
     });
 
-    socket.on('presence', (p) => this.presence.apply(p));
+    socket.on('presence', (p) => {
+      this.presence.apply(p);
+      this.checkMembers([p]);
+    });
     socket.on('presence_batch', (b) => {
-      if (Array.isArray(b?.users)) for (const p of b.users) this.presence.apply(p);
+      if (!Array.isArray(b?.users)) return;
+      for (const p of b.users) this.presence.apply(p);
+      this.checkMembers(b.users);
     });
 
     socket.on('chat_error', (p) => console.warn('Parley: server rejected', p?.event, p?.code, p?.message));
@@ -677,7 +700,12 @@ export class ChatStore {
   async joinPublic(id: number): Promise<string | null> {
     if (!this.socket || !this.connected) return 'Not connected to the server. Try again in a moment.';
     const room = this.roomById(id);
-    const res = await emitWithAck(this.socket, 'join_room', { room_id: id, room_name: room?.room_name ?? '' });
+    // An unanswered join is asked again, as at a Part A connect (the server stores
+    // a membership once, so a retry is safe).
+    let res = await emitWithAck(this.socket, 'join_room', { room_id: id, room_name: room?.room_name ?? '' });
+    for (let attempt = 1; !res.ok && res.error.code === 'timeout' && attempt < JOIN_ATTEMPTS && this.socket; attempt++) {
+      res = await emitWithAck(this.socket, 'join_room', { room_id: id, room_name: room?.room_name ?? '' });
+    }
     if (!res.ok) return res.error.message;
     this.upsertRoom({ ...(room ?? { id, room_name: res.room_name, room_type: 'public', created_by: null, created_at: null }) }, { is_member: true });
     this.openRoom(id);
