@@ -416,8 +416,31 @@ export async function joinFromBrowser(page, name) {
   await page.getByTestId('browse-rooms-button').click();
   const dialog = page.getByTestId('room-browser');
   await dialog.locator(`[data-testid="browse-room"][data-room-name="${name}"]`).getByTestId('browse-join').click();
-  await expectCount(dialog, 0);
+  // An unanswered join_room is asked again after the ack timeout.
+  await expectCount(dialog, 0, { timeout: JOIN_WAIT_MS });
   await roomItem(page, name).waitFor({ state: 'attached' });
+}
+
+/**
+ * Makes the page's user a member of a public room through the API, from inside
+ * the page (same origin, its cookie), when the server has Part C membership and
+ * they are not one yet; the room then appears in the sidebar by `room_added`.
+ */
+export async function becomeMember(page, name) {
+  const joined = await page.evaluate(async (roomName) => {
+    const me = await (await fetch('/api/me')).json().catch(() => null);
+    const rooms = await (await fetch('/api/rooms')).json();
+    const room = rooms.find((r) => r.room_name === roomName);
+    if (!me || !room || room.is_member !== false) return false;
+    const res = await fetch(`/api/rooms/${room.id}/members`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ user_ids: [me.id] }),
+    });
+    if (!res.ok) throw new Error(`joining ${roomName}: HTTP ${res.status}`);
+    return true;
+  }, name);
+  if (joined) await roomItem(page, name).waitFor({ state: 'attached' });
 }
 
 /** Leaves the open room through its details sheet and the confirmation. */
