@@ -20,6 +20,8 @@ describe('accounts', () => {
     assert.equal(new URL(page.url()).pathname, '/', 'registration leads into the chat, signed in');
     await waitForChatReady(page, { username });
     await waitForValue(() => page.getByTestId('current-room-name').textContent(), 'General');
+    // Away from the chat page first: its socket, closed by the logout, would send it to /login meanwhile.
+    await page.goto('about:blank');
     await page.goto(`${h.base}/logout`);
     assert.equal(new URL(page.url()).pathname, '/login', 'logging out leads to the login form');
 

@@ -105,6 +105,8 @@ describe('keyboard and accessibility', () => {
 
     const username = uniqueName('ann');
     await h.registerThroughForm(page, { username });
+    // Away from the chat page first: its socket, closed by the logout, would send it to /login meanwhile.
+    await page.goto('about:blank');
     await page.goto(`${h.base}/logout`);
     const bad = await h.loginThroughForm(page, { username, password: 'not the password' });
     assert.equal(bad.status(), 401);
