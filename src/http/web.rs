@@ -14,7 +14,21 @@ use super::AppState;
 struct Dist;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/assets/{*path}", get(asset)).fallback(not_found)
+    Router::new()
+        .route("/assets/{*path}", get(asset))
+        .route("/favicon.ico", get(favicon))
+        .fallback(not_found)
+}
+
+/// `GET /favicon.ico`: browsers ask for it on every page (the login form too, which
+/// links no icon), so it is the client's SVG icon rather than a 404 in every log.
+/// It is part of the binary even when the web client was not built.
+async fn favicon() -> Response {
+    let mut response = include_bytes!("../../web/src/assets/favicon.svg").as_slice().into_response();
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("image/svg+xml"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=86400"));
+    response
 }
 
 /// The client's page. Never cached, so a new release is picked up at once.

@@ -16,10 +16,14 @@ describe('accounts', () => {
 
     const reg = await h.registerThroughForm(page, { username, displayName: 'Ann Example' });
     assert.equal(reg.status(), 302, 'POST /register answers 302');
-    assert.equal(new URL(page.url()).pathname, '/', 'registration signs the new person in and opens the chat');
-    await waitForChatReady(page, { username, displayName: 'Ann Example' });
+    // Registering signs the new person in and opens General (docs/protocol.md, Part C).
+    assert.equal(new URL(page.url()).pathname, '/', 'registration leads into the chat, signed in');
+    await waitForChatReady(page, { username });
+    await waitForValue(() => page.getByTestId('current-room-name').textContent(), 'General');
+    // Away from the chat page first: its socket, closed by the logout, would send it to /login meanwhile.
+    await page.goto('about:blank');
     await page.goto(`${h.base}/logout`);
-    assert.equal(new URL(page.url()).pathname, '/login');
+    assert.equal(new URL(page.url()).pathname, '/login', 'logging out leads to the login form');
 
     // Registering the same name again: the form comes back with a specific error.
     const again = await h.registerThroughForm(page, { username, email: `other-${username}@example.test` });
@@ -35,6 +39,7 @@ describe('accounts', () => {
     await error.waitFor({ state: 'visible' });
     assert.match(await error.textContent(), /invalid username or password/i);
     assert.equal(await page.locator('#username').inputValue(), username, 'the username is kept in the form');
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'password', 'focus is on the password field');
     assert.equal((await context.cookies()).filter((c) => c.name === 'parley_session').length, 0, 'no session cookie');
 
     // The right password: 302 to / and the chat page with the default rooms.
@@ -42,10 +47,19 @@ describe('accounts', () => {
     assert.equal(good.status(), 302);
     await page.waitForURL(`${h.base}/`);
     await waitForChatReady(page, { username, displayName: 'Ann Example' });
-    for (const name of ['General', 'Technology', 'Random']) {
-      await roomItem(page, name).waitFor({ state: 'visible' });
+    // The default rooms: General in the sidebar (a new account is a member of it); the
+    // others in the sidebar too (Part A) or in the room browser (Part C membership).
+    await roomItem(page, 'General').waitFor({ state: 'visible' });
+    const listed = await page.getByTestId('room-item').evaluateAll((els) => els.map((e) => e.getAttribute('data-room-name')));
+    if ((await page.getByTestId('browse-rooms-button').count()) > 0) {
+      await page.getByTestId('browse-rooms-button').click();
+      const browsable = page.getByTestId('browse-room');
+      await browsable.first().waitFor();
+      listed.push(...(await browsable.evaluateAll((els) => els.map((e) => e.getAttribute('data-room-name')))));
+      await page.keyboard.press('Escape');
+      await expectCount(page.getByTestId('room-browser'), 0);
     }
-    await expectCount(page.getByTestId('room-item'), 3);
+    assert.deepEqual(listed.sort(), ['General', 'Random', 'Technology']);
     // The default room is open.
     await waitForValue(() => page.getByTestId('current-room-name').textContent(), 'General');
     assert.equal(await roomItem(page, 'General').getAttribute('aria-current'), 'page');

@@ -347,15 +347,62 @@ export function onlineUser(page, username) {
   return page.locator(`[data-testid="online-user"][data-username="${username}"]`);
 }
 
-/** Opens a room from the sidebar and waits until it is the current room. */
+/**
+ * Opens a room from the sidebar and waits until it is the current room. A public
+ * room the user is not a member of (Part C) is joined from the room browser first.
+ */
 export async function openRoom(page, name) {
-  await roomItem(page, name).click();
+  if ((await roomItem(page, name).count()) === 0 && (await page.getByTestId('browse-rooms-button').count()) > 0) {
+    await joinFromBrowser(page, name);
+  } else {
+    await roomItem(page, name).click();
+  }
   await waitForValue(() => page.getByTestId('current-room-name').textContent(), name, {
     message: `#${name} to be the open room`,
   });
   await waitUntil(() => roomItem(page, name).getAttribute('data-current').then((v) => v === 'true'), {
     message: `#${name} marked current`,
   });
+}
+
+/** Joins a public room from the room browser (Part C), which opens it. */
+export async function joinFromBrowser(page, name) {
+  await page.getByTestId('browse-rooms-button').click();
+  const dialog = page.getByTestId('room-browser');
+  await dialog.locator(`[data-testid="browse-room"][data-room-name="${name}"]`).getByTestId('browse-join').click();
+  // An unanswered join_room is asked again after the ack timeout.
+  await expectCount(dialog, 0, { timeout: JOIN_WAIT_MS });
+  await roomItem(page, name).waitFor({ state: 'attached' });
+}
+
+/**
+ * Makes the page's user a member of a public room through the API, from inside
+ * the page (same origin, its cookie), when the server has Part C membership and
+ * they are not one yet; the room then appears in the sidebar by `room_added`.
+ */
+export async function becomeMember(page, name) {
+  const joined = await page.evaluate(async (roomName) => {
+    const me = await (await fetch('/api/me')).json().catch(() => null);
+    const rooms = await (await fetch('/api/rooms')).json();
+    const room = rooms.find((r) => r.room_name === roomName);
+    if (!me || !room || room.is_member !== false) return false;
+    const res = await fetch(`/api/rooms/${room.id}/members`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ user_ids: [me.id] }),
+    });
+    if (!res.ok) throw new Error(`joining ${roomName}: HTTP ${res.status}`);
+    return true;
+  }, name);
+  if (joined) await roomItem(page, name).waitFor({ state: 'attached' });
+}
+
+/** Leaves the open room through its details sheet and the confirmation. */
+export async function leaveCurrentRoom(page) {
+  await page.getByTestId('room-details-button').click();
+  await page.getByTestId('room-details').getByTestId('leave-room-button').click();
+  await page.getByTestId('confirm-leave-button').click();
+  await expectCount(page.getByTestId('confirm-leave'), 0);
 }
 
 /** Types a message in the composer and presses Enter. */
@@ -570,21 +617,22 @@ class Harness {
 
 /**
  * Waits until the chat page is usable: rooms listed, a room open, the socket
- * connected (connection_success put the user's name in the header), no
- * connection banner, and the open room joined (the user's own "… has joined
- * the room" line). Deliberately not the user's own presence dot: see the
- * reload test in presence.test.js.
+ * connected (connection_success put the user's name in the user menu), no
+ * connection banner, and the open room joined with its history loaded
+ * (`data-ready` on the message list: a reload or a reconnect no longer posts
+ * a "… has joined the room" line to wait for). Deliberately not the user's own
+ * presence dot: see the reload test in presence.test.js.
  */
-export async function waitForChatReady(page, { username, displayName = username }) {
+export async function waitForChatReady(page, { username }) {
   // Attached, not visible: in the phone layout the room list is in the closed drawer.
   await page.getByTestId('room-item').first().waitFor({ state: 'attached', timeout: WAIT_MS });
   await page.getByTestId('composer-input').waitFor({ state: 'attached', timeout: WAIT_MS });
   await page.locator(`[title="Signed in as ${username}"]`).waitFor({ state: 'attached', timeout: WAIT_MS });
   const joinStarted = Date.now();
+  // The open room is joined (a membership socket is subscribed at connect; a Part A
+  // one acked its join_room) and its history loaded.
   await page
-    .getByTestId('system-line')
-    .filter({ hasText: `${displayName} has joined the room` })
-    .first()
+    .locator('[data-testid="message-list"][data-ready="true"]')
     .waitFor({ state: 'attached', timeout: JOIN_WAIT_MS });
   const joinMs = Date.now() - joinStarted;
   if (joinMs > 5000) {

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { describe } from 'node:test';
 
 import {
+  becomeMember,
   browserTest,
   expectDeliveredOnce,
   openRoom,
@@ -33,6 +34,7 @@ describe('phone', () => {
     // Bob is talking in Technology.
     await openRoom(bob.page, 'Technology');
     await sendAndConfirm(bob.page, 'Anyone tried the new phone layout?');
+    await becomeMember(page, 'Technology');
 
     // Open the drawer: rooms and people are there.
     await toggle.tap();

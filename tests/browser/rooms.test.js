@@ -12,6 +12,7 @@ import {
   sendAndConfirm,
   staysTrue,
   waitForValue,
+  waitUntil,
 } from './helpers.js';
 
 async function createRoom(page, name) {
@@ -26,6 +27,19 @@ describe('rooms', () => {
     const alice = await h.newUser({ prefix: 'alice', displayName: 'Alice' });
     const bob = await h.newUser({ prefix: 'bob', displayName: 'Bob' });
 
+    // With Part C membership a new account's sidebar holds General only, and someone
+    // else's new public room goes to the room browser; without it, to the sidebar.
+    const membership = (await bob.page.getByTestId('browse-rooms-button').count()) > 0;
+    const aliceRooms = await alice.page.getByTestId('room-item').count();
+    const bobRooms = await bob.page.getByTestId('room-item').count();
+    const bobSees = async (name) => {
+      if (!membership) return (await roomItem(bob.page, name).count()) === 1;
+      await bob.page.getByTestId('browse-rooms-button').click();
+      const found = await bob.page.locator(`[data-testid="browse-room"][data-room-name="${name}"]`).count();
+      await bob.page.keyboard.press('Escape');
+      await expectCount(bob.page.getByTestId('room-browser'), 0);
+      return found === 1;
+    };
     await createRoom(alice.page, 'Book Club');
     // The creator is taken to the new room, and the form closes.
     await waitForValue(() => alice.page.getByTestId('current-room-name').textContent(), 'Book Club');
@@ -33,8 +47,8 @@ describe('rooms', () => {
     await expectCount(roomItem(alice.page, 'Book Club'), 1);
 
     // The other user's sidebar gets it in real time.
-    await roomItem(bob.page, 'Book Club').waitFor({ state: 'visible' });
-    await expectCount(bob.page.getByTestId('room-item'), 4);
+    await waitUntil(() => bobSees('Book Club'), { message: 'Bob sees Book Club' });
+    await expectCount(bob.page.getByTestId('room-item'), membership ? bobRooms : bobRooms + 1);
 
     // A duplicate in another case: the inline error, no new room anywhere.
     await createRoom(bob.page, 'book club');
@@ -45,12 +59,16 @@ describe('rooms', () => {
     // Typing again clears the error.
     await bob.page.getByTestId('create-room-input').fill('book club 2');
     await expectCount(error, 0);
-    await staysTrue(async () => (await alice.page.getByTestId('room-item').count()) === 4, 500, 'four rooms for Alice');
-    await expectCount(bob.page.getByTestId('room-item'), 4);
+    await staysTrue(async () => (await alice.page.getByTestId('room-item').count()) === aliceRooms + 1, 500, 'one room more for Alice');
+    await expectCount(bob.page.getByTestId('room-item'), membership ? bobRooms : bobRooms + 1);
     assert.equal(await roomItem(bob.page, 'book club').count(), 0);
     assert.equal(await bob.page.getByTestId('current-room-name').textContent(), 'General', 'Bob stays where he was');
 
     // The new room works: Bob opens it and talks with Alice there.
+    // The create dialog is modal: Escape closes it.
+    await bob.page.keyboard.press('Escape');
+    await expectCount(bob.page.getByTestId('create-room-dialog'), 0);
+    assert.equal(await bobSees('book club'), false, 'no room "book club" anywhere for Bob');
     await openRoom(bob.page, 'Book Club');
     await sendAndConfirm(bob.page, 'First meeting on Friday?');
     await expectDeliveredOnce(alice.page, 'First meeting on Friday?');

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe } from 'node:test';
 
-import { PHONE, browserTest, onlineUser, saveScreenshot, sendMessage, waitUntil } from './helpers.js';
+import { PHONE, browserTest, onlineUser, openRoom, saveScreenshot, sendMessage, waitUntil } from './helpers.js';
 
 const RLO = '\u202E';
 /** Reversed, so that under a right-to-left override it reads "https://www.bank.com/…". */
@@ -100,6 +100,10 @@ describe('unicode', () => {
   browserTest('two people named "admin" are told apart by their @username, and user text is isolated', async (h) => {
     const admin = await h.newUser({ prefix: 'admin', displayName: 'admin' });
     const mallory = await h.newUser({ prefix: 'mallory', displayName: 'admin' });
+    // In a room both join now, so that the other "admin" joining it posts a line
+    // (a reload or a new account's General membership posts none with Part C).
+    await openRoom(admin.page, 'Technology');
+    await openRoom(mallory.page, 'Technology');
     await sendMessage(mallory.page, 'please send me your password');
     const row = rowWith(admin.page, 'please send me your password');
     await row.waitFor();
@@ -116,7 +120,7 @@ describe('unicode', () => {
     assert.equal(await listed.textContent(), `@${mallory.username}`);
     // And the line saying that "admin" joined the room.
     const joined = admin.page.getByTestId('system-line').filter({ hasText: `admin has joined the room@${mallory.username}` });
-    assert.equal(await joined.count(), 1, 'the join line names the account');
+    await waitUntil(async () => (await joined.count()) === 1, { message: 'the join line names the account' });
 
     // Every piece of user text is a bidi isolate: names, handles, message
     // text, room names.
@@ -139,6 +143,7 @@ describe('unicode', () => {
 
     // Right-to-left names and text stay in their place beside the time and handle.
     const rtl = await h.newUser({ prefix: 'dvora', displayName: '\u05D3\u05D1\u05D5\u05E8\u05D4 2' });
+    await openRoom(admin.page, 'General');
     await sendMessage(rtl.page, '\u05E9\u05DC\u05D5\u05DD 123, see https://example.com/a');
     await rowWith(admin.page, 'example.com').waitFor();
     await saveScreenshot(admin.page, 'unicode-desktop.png');

@@ -1,5 +1,5 @@
 // HTTP JSON API (same origin, session cookie).
-import type { ChatMessage, OnlineUser, Room } from './types';
+import type { Account, ChatMessage, Invite, OnlineUser, Room, ServerSettings, User } from './types';
 
 export class ApiError extends Error {
   readonly status: number;
@@ -26,11 +26,25 @@ export function isRedirecting(): boolean {
 }
 
 async function getJson<T>(path: string): Promise<T> {
-  const res = await fetch(path, {
-    credentials: 'same-origin',
-    headers: { Accept: 'application/json' },
-    cache: 'no-store',
-  });
+  return request<T>('GET', path);
+}
+
+/** One JSON request; errors become ApiError with the server's `{error: {code, message}}`. */
+async function request<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const headers: Record<string, string> = { Accept: 'application/json' };
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  let res: Response;
+  try {
+    res = await fetch(path, {
+      method,
+      credentials: 'same-origin',
+      headers,
+      cache: 'no-store',
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch {
+    throw new ApiError(0, 'network', 'Cannot reach the server. Check your connection.');
+  }
   if (res.status === 401) {
     redirectToLogin();
     throw new ApiError(401, 'unauthorized', 'Your session has ended.');
@@ -52,7 +66,9 @@ async function getJson<T>(path: string): Promise<T> {
     }
     throw new ApiError(res.status, code, message);
   }
-  return (await res.json()) as T;
+  if (res.status === 204) return undefined as T;
+  const text = await res.text();
+  return (text ? JSON.parse(text) : undefined) as T;
 }
 
 export function fetchRooms(): Promise<Room[]> {
@@ -87,3 +103,36 @@ export async function sessionIsValid(): Promise<boolean> {
     return !(e instanceof ApiError && e.status === 401);
   }
 }
+
+// ------------------------------------------------------------------ Part C
+
+export const fetchMe = () => getJson<Account>('/api/me');
+export const updateMe = (p: { display_name?: string; avatar_color?: string }) =>
+  request<Account>('PATCH', '/api/me', p);
+export const changePassword = (current_password: string, new_password: string) =>
+  request<void>('POST', '/api/me/password', { current_password, new_password });
+export const signOutEverywhere = () => request<void>('DELETE', '/api/me/sessions');
+
+export function fetchUsers(q = '', limit = 50, includeDeactivated = false): Promise<User[]> {
+  const params = new URLSearchParams({ limit: String(limit) });
+  if (q.trim()) params.set('q', q.trim());
+  if (includeDeactivated) params.set('include_deactivated', 'true');
+  return getJson<User[]>(`/api/users?${params}`);
+}
+
+export const fetchMembers = (roomId: number) => getJson<(User & { role?: string })[]>(`/api/rooms/${roomId}/members`);
+export const createRoomHttp = (p: { room_name: string; room_type: 'public' | 'private'; topic?: string; member_ids?: number[] }) =>
+  request<Room>('POST', '/api/rooms', p);
+export const updateRoom = (id: number, p: { room_name?: string; topic?: string; archived?: boolean }) =>
+  request<Room>('PATCH', `/api/rooms/${id}`, p);
+export const addMembers = (id: number, user_ids: number[]) => request<void>('POST', `/api/rooms/${id}/members`, { user_ids });
+export const removeMember = (id: number, userId: number) => request<void>('DELETE', `/api/rooms/${id}/members/${userId}`);
+export const openDirect = (user_ids: number[]) => request<Room>('POST', '/api/direct', { user_ids });
+
+export const fetchSettings = () => getJson<ServerSettings>('/api/admin/settings');
+export const updateSettings = (p: Partial<ServerSettings>) => request<ServerSettings>('PATCH', '/api/admin/settings', p);
+export const fetchInvites = () => getJson<Invite[]>('/api/admin/invites');
+export const createInvite = (p: { max_uses?: number; expires_in_s?: number }) => request<Invite>('POST', '/api/admin/invites', p);
+export const revokeInvite = (id: number) => request<void>('DELETE', `/api/admin/invites/${id}`);
+export const updateUserAdmin = (id: number, p: { role?: string; deactivated?: boolean }) =>
+  request<User>('PATCH', `/api/admin/users/${id}`, p);

@@ -43,9 +43,11 @@ export interface BuildInput {
   pending: readonly PendingMessage[];
   me: Me | null;
   myAvatarColor: string | null;
+  /** The current name and colour of a user (they may have changed since the message). */
+  people?: (userId: number) => { display_name: string; avatar_color: string } | undefined;
 }
 
-export function buildItems({ messages, events, pending, me, myAvatarColor }: BuildInput): DisplayItem[] {
+export function buildItems({ messages, events, pending, me, myAvatarColor, people }: BuildInput): DisplayItem[] {
   const out: DisplayItem[] = [];
   const keys = new Set<string>();
   const uniqueKey = (preferred: string, fallback: string): string => {
@@ -91,8 +93,8 @@ export function buildItems({ messages, events, pending, me, myAvatarColor }: Bui
       id: m.id,
       userId: m.user_id,
       username: m.username,
-      displayName: m.display_name || m.username,
-      avatarColor: m.avatar_color,
+      displayName: people?.(m.user_id)?.display_name || m.display_name || m.username,
+      avatarColor: people?.(m.user_id)?.avatar_color || m.avatar_color,
       text: m.message,
       timestamp: m.timestamp,
       own: !!me && m.user_id === me.user_id,
@@ -116,7 +118,7 @@ export function buildItems({ messages, events, pending, me, myAvatarColor }: Bui
       id: null,
       userId: me?.user_id ?? null,
       username: me?.username ?? '',
-      displayName: me?.display_name || me?.username || 'You',
+      displayName: people?.(me?.user_id ?? -1)?.display_name || me?.display_name || me?.username || 'You',
       avatarColor: myAvatarColor,
       text: p.message,
       timestamp: p.created_at,

@@ -11,8 +11,10 @@ export function createSocket(): ChatSocket {
     reconnection: true,
     reconnectionDelay: 500,
     reconnectionDelayMax: 4000,
-    // Presence changes arrive coalesced (`presence_batch`), one event per window.
-    auth: { capabilities: ['presence_batch'] },
+    // Presence changes arrive coalesced (`presence_batch`), one event per window;
+    // `membership`: the server subscribes the socket to every room the user is a
+    // member of, so there is no join_room at connect and no "joined" line at reconnect.
+    auth: { capabilities: ['membership', 'presence_batch'] },
   });
 }
 

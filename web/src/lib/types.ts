@@ -1,11 +1,71 @@
-// Wire types: see docs/protocol.md (Part A and Part B).
+// Wire types: see docs/protocol.md (Parts A, B and C, and "Part C as Parley decides it").
+
+export interface RoomMember {
+  id: number;
+  username: string;
+  display_name: string;
+  avatar_color: string;
+}
 
 export interface Room {
   id: number;
   room_name: string;
-  room_type: 'public' | 'private' | string;
+  room_type: 'public' | 'private' | 'direct' | string;
   created_by: number | null;
   created_at: string | null;
+  // Part C: absent from a server that predates it (the client then keeps Part A's joins).
+  topic?: string;
+  is_member?: boolean;
+  archived?: boolean;
+  last_message_id?: number | null;
+  my_role?: 'owner' | 'member' | null;
+  /** Direct rooms: every member, the caller included, in id order. */
+  members?: RoomMember[];
+}
+
+export type Role = 'admin' | 'member' | string;
+
+/** A user as in `GET /api/users` and `user_updated`. */
+export interface User {
+  id: number;
+  username: string;
+  display_name: string;
+  avatar_color: string;
+  avatar_url?: string | null;
+  role?: Role;
+  is_online?: boolean;
+  last_seen?: string | null;
+  deactivated?: boolean;
+}
+
+/** `GET /api/rooms/<id>/members` items and `member_added.user`. */
+export interface MemberUser extends User {
+  role_in_room?: string;
+}
+
+export interface Account {
+  id: number;
+  username: string;
+  display_name: string;
+  avatar_color: string;
+  avatar_url?: string | null;
+  role: Role;
+}
+
+export type RegistrationMode = 'open' | 'invite_only' | 'closed';
+
+export interface ServerSettings {
+  registration: RegistrationMode;
+  edit_window_s: number | null;
+}
+
+export interface Invite {
+  id: number;
+  code?: string;
+  url?: string;
+  max_uses: number;
+  uses: number;
+  expires_at: string;
 }
 
 export interface ChatMessage {
@@ -47,6 +107,8 @@ export interface RoomEventPayload {
   username: string;
   display_name: string;
   message: string;
+  /** Part C: true only when the membership itself began or ended. */
+  new_member?: boolean;
 }
 
 export interface TypingPayload {
@@ -76,6 +138,12 @@ export interface ServerToClientEvents {
   presence: (p: PresencePayload) => void;
   presence_batch: (p: { users: PresencePayload[] }) => void;
   chat_error: (p: { event: string; code: string; message: string }) => void;
+  room_added: (r: Room) => void;
+  room_updated: (r: Room) => void;
+  room_removed: (p: { room_id: number }) => void;
+  member_added: (p: { room_id: number; user: User & { role: string } }) => void;
+  member_removed: (p: { room_id: number; user_id: number }) => void;
+  user_updated: (u: User) => void;
 }
 
 export type JoinAck = Ack<{ room_id: number; room_name: string }>;

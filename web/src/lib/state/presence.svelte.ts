@@ -1,6 +1,6 @@
 // Who is online: seeded from GET /api/online-users, updated by `presence` events.
 import { SvelteMap } from 'svelte/reactivity';
-import type { OnlineUser, PresencePayload } from '../types';
+import type { OnlineUser, PresencePayload, User } from '../types';
 
 export interface PresenceEntry {
   user_id: number;
@@ -9,6 +9,8 @@ export interface PresenceEntry {
   avatar_color: string;
   is_online: boolean;
   last_seen: string | null;
+  role?: string;
+  deactivated?: boolean;
 }
 
 const byName = (a: PresenceEntry, b: PresenceEntry) =>
@@ -68,6 +70,26 @@ export class PresenceStore {
       avatar_color: p.avatar_color || prev?.avatar_color || '',
       is_online: !!p.is_online,
       last_seen: p.last_seen ?? (p.is_online ? prev?.last_seen ?? null : new Date().toISOString()),
+    });
+  }
+
+  /**
+   * What a user object from the Part C routes or `user_updated` says: names, colour,
+   * role, and `is_online`/`last_seen` when it carries them (stored, not only live).
+   */
+  upsert(u: Partial<User> & { id: number }): void {
+    if (!u || typeof u.id !== 'number') return;
+    const prev = this.byId.get(u.id);
+    const liveNewer = (this.eventAt.get(u.id) ?? -Infinity) > Date.now() - 2000;
+    this.byId.set(u.id, {
+      user_id: u.id,
+      username: u.username ?? prev?.username ?? '',
+      display_name: u.display_name || prev?.display_name || u.username || '',
+      avatar_color: u.avatar_color || prev?.avatar_color || '',
+      is_online: typeof u.is_online === 'boolean' && !liveNewer ? u.is_online : (prev?.is_online ?? false),
+      last_seen: u.last_seen !== undefined && !liveNewer ? u.last_seen : (prev?.last_seen ?? null),
+      role: u.role ?? prev?.role,
+      deactivated: u.deactivated ?? prev?.deactivated,
     });
   }
 
