@@ -1,7 +1,7 @@
 //! Rooms: listing, creating, joining, leaving, managing, and their members.
 //! Every use case that names a room asks [`Chat::access`] first.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use super::access::Action;
 use super::{Audience, Chat, Event, MemberInfo, RoomInfo, Viewer, store_error};
@@ -33,9 +33,18 @@ impl Chat {
     /// not archived (or, with `archived`, only archived ones).
     pub async fn room_list(&self, user: &UserSummary, archived: bool) -> Result<Vec<RoomInfo>, ChatError> {
         let listings = self.inner.store.rooms_for(user.id, archived).await.map_err(store_error)?;
+        // One query for the members of every direct room (not one per room).
+        let direct: Vec<RoomId> =
+            listings.iter().filter(|l| l.room.room_type == RoomType::Direct).map(|l| l.room.id).collect();
+        let mut members_of: HashMap<RoomId, Vec<UserSummary>> = HashMap::with_capacity(direct.len());
+        for (room, member) in self.inner.store.members_of_rooms(&direct).await.map_err(store_error)? {
+            members_of.entry(room).or_default().push(UserSummary::from(&member));
+        }
         let mut rooms = Vec::with_capacity(listings.len());
         for listing in listings {
-            let members = self.direct_members(&listing.room).await?;
+            // In id order, as `direct_members` gives them.
+            let members = (listing.room.room_type == RoomType::Direct)
+                .then(|| members_of.remove(&listing.room.id).unwrap_or_default());
             rooms.push(RoomInfo {
                 room: listing.room,
                 last_message_id: listing.last_message_id,

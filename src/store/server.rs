@@ -295,6 +295,11 @@ impl<S: OnServer> MemberStore for S {
         all(&self.pool().conn().await?.fetch_all(sql::members::entries(room)).await?, rows::member_entry)
     }
 
+    async fn members_of_rooms(&self, rooms: &[RoomId]) -> Result<Vec<(RoomId, User)>, StoreError> {
+        let Some(s) = sql::members::of_rooms(rooms) else { return Ok(Vec::new()) };
+        all(&self.pool().conn().await?.fetch_all(s).await?, |r| Ok((RoomId(r.int("member_room")?), rows::user(r)?)))
+    }
+
     async fn member_ids(&self, room: RoomId) -> Result<Vec<UserId>, StoreError> {
         all(&self.pool().conn().await?.fetch_all(sql::members::ids(room)).await?, |r| r.int("n").map(UserId))
     }

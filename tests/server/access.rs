@@ -2,7 +2,7 @@
 //! the real routes and events: room type × who × action, each cell's answer
 //! code. Every cell that could change something gets a room of its own.
 
-use parley_client::{HttpClient, SioClient};
+use parley_client::{HttpClient, SioClient, SioError};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -16,9 +16,9 @@ enum Who {
     Stranger,
     /// A server admin who is not a member of the room.
     Admin,
-    // TODO(H3b, deactivated users): a `Deactivated` column once PATCH
-    // /api/admin/users/<id> {deactivated} is merged: every cell is then
-    // `not_authenticated` (their sessions are gone).
+    /// A member of the room whose account the admin then deactivated: their
+    /// sessions are gone and their sockets closed.
+    Deactivated,
 }
 
 const ACTIONS: [&str; 8] = ["see", "read", "send", "join", "add_others", "remove_others", "leave", "manage"];
@@ -29,6 +29,7 @@ struct People {
     member: (HttpClient, i64),
     stranger: (HttpClient, i64),
     victim: (HttpClient, i64),
+    gone: (HttpClient, i64),
     newcomer: i64,
 }
 
@@ -39,16 +40,28 @@ impl People {
             Who::Member => &self.member,
             Who::Stranger => &self.stranger,
             Who::Admin => &self.admin,
+            Who::Deactivated => &self.gone,
         }
     }
 }
 
+/// The code of an HTTP answer; `not_authenticated` only with its 401.
 fn code_of_http(status: reqwest::StatusCode, body: &Value) -> String {
-    if status.is_success() { "ok".into() } else { error_code(body).to_owned() }
+    match error_code(body) {
+        _ if status.is_success() => "ok".into(),
+        "not_authenticated" if status != reqwest::StatusCode::UNAUTHORIZED => format!("not_authenticated ({status})"),
+        code => code.to_owned(),
+    }
 }
 
-fn code_of_ack(ack: &Value) -> String {
-    if ack["ok"] == true { "ok".into() } else { error_code(ack).to_owned() }
+/// The code of an ack; `socket_closed` when the server had closed the socket.
+fn code_of_ack(ack: Result<Value, SioError>) -> String {
+    match ack {
+        Ok(ack) if ack["ok"] == true => "ok".into(),
+        Ok(ack) => error_code(&ack).to_owned(),
+        Err(SioError::Closed) => "socket_closed".into(),
+        Err(e) => format!("no ack: {e}"),
+    }
 }
 
 /// Does `action` as `who` in `room`; the answer's code (`ok` on success).
@@ -63,11 +76,11 @@ async fn attempt(p: &People, socket: &SioClient, plain: &SioClient, who: Who, ro
             let (s, b) = http.get_json(&format!("/api/messages/{room}")).await.unwrap();
             code_of_http(s, &b)
         }
-        "send" => code_of_ack(&send(socket, room, "matrix").await),
-        "join" => {
-            let ack = plain.emit_with_ack("join_room", json!({"room_id": room, "room_name": ""}), WAIT).await.unwrap();
-            code_of_ack(&ack)
+        "send" => {
+            let ack = socket.emit_with_ack("send_message", json!({"room_id": room, "message": "matrix"}), WAIT).await;
+            code_of_ack(ack)
         }
+        "join" => code_of_ack(plain.emit_with_ack("join_room", json!({"room_id": room, "room_name": ""}), WAIT).await),
         "add_others" => {
             let body = json!({"user_ids": [p.newcomer]});
             let (s, b) = call(http, Method::POST, &format!("/api/rooms/{room}/members"), Some(body)).await;
@@ -106,19 +119,21 @@ async fn who_may_do_what_in_public_private_and_direct_rooms() {
         member: user("member").await,
         stranger: user("stranger").await,
         victim: user("victim").await,
+        gone: user("gone").await,
         newcomer: user("newcomer").await.1,
     };
     let mut sockets = Vec::new();
-    for who in [Owner, Member, Stranger, Admin] {
+    for who in [Owner, Member, Stranger, Admin, Deactivated] {
         let http = &people.of(who).0;
         sockets.push((who, membership_socket(&app, http).await, app.socket(http).await));
     }
-    let socket_of = |who: Who| sockets.iter().find(|(w, _, _)| *w == who).map(|(_, m, p)| (m, p)).unwrap();
 
     let ok = "ok";
     let nf = "room_not_found";
     let fb = "forbidden";
     let dr = "direct_room";
+    let na = "not_authenticated";
+    let closed = "socket_closed";
     let table: &[(&str, Who, [&str; 8])] = &[
         //               see  read send           join add  remove leave           manage
         ("public", Owner, [ok, ok, ok, ok, fb, ok, ok, ok]),
@@ -134,30 +149,53 @@ async fn who_may_do_what_in_public_private_and_direct_rooms() {
         ("direct", Member, [ok, ok, ok, ok, dr, dr, dr, dr]),
         ("direct", Stranger, [nf; 8]),
         ("direct", Admin, [nf; 8]),
+        // Over HTTP a 401; the socket actions find their sockets closed.
+        ("public", Deactivated, [na, na, closed, closed, na, na, na, na]),
+        ("private", Deactivated, [na, na, closed, closed, na, na, na, na]),
+        ("direct", Deactivated, [na, na, closed, closed, na, na, na, na]),
     ];
-    let mut n = 0;
-    let mut failures = Vec::new();
+    // A fresh room per cell, made before `gone` is deactivated: owned by
+    // `owner`, with `member` and `victim` in it (and `gone`, in their own rows).
+    let mut cells = Vec::new();
     for (room_type, who, expected) in table {
+        let mut members = vec![people.member.1, people.victim.1];
+        if *who == Deactivated {
+            members.push(people.gone.1);
+        }
         for (action, want) in ACTIONS.iter().zip(expected) {
-            // A fresh room per cell: owned by `owner`, with `member` and `victim` in it.
-            n += 1;
+            let n = cells.len();
             let room = match *room_type {
-                "direct" => new_direct(&people.owner.0, &[people.member.1, people.victim.1]).await,
-                "private" => new_room(&people.owner.0, &format!("m{n}"), "private", &[people.member.1, people.victim.1]).await,
+                "direct" => new_direct(&people.owner.0, &members).await,
+                "private" => new_room(&people.owner.0, &format!("m{n}"), "private", &members).await,
                 _ => {
                     let room = new_room(&people.owner.0, &format!("m{n}"), "public", &[]).await;
-                    for (http, id) in [&people.member, &people.victim] {
+                    for id in &members {
+                        let (http, _) = [&people.member, &people.victim, &people.gone].into_iter().find(|p| p.1 == *id).unwrap();
                         let path = format!("/api/rooms/{}/members", room["id"]);
-                        call(http, Method::POST, &path, Some(json!({"user_ids": [id]}))).await;
+                        let (status, body) = call(http, Method::POST, &path, Some(json!({"user_ids": [id]}))).await;
+                        assert!(status.is_success(), "joining {path}: {status} {body}");
                     }
                     room
                 }
             };
-            let (socket, plain) = socket_of(*who);
-            let got = attempt(&people, socket, plain, *who, room["id"].as_i64().unwrap(), action).await;
-            if got != *want {
-                failures.push(format!("{room_type} × {who:?} × {action}: got {got}, want {want}"));
-            }
+            cells.push((*room_type, *who, *action, *want, room["id"].as_i64().unwrap()));
+        }
+    }
+
+    let path = format!("/api/admin/users/{}", people.gone.1);
+    let (status, body) = call(&people.admin.0, Method::PATCH, &path, Some(json!({"deactivated": true}))).await;
+    assert_eq!(status, 200, "{body}");
+    let (_, gone_socket, gone_plain) = sockets.iter_mut().find(|(w, _, _)| *w == Deactivated).unwrap();
+    gone_socket.disconnected(WAIT).await.expect("the deactivated user's membership socket is closed");
+    gone_plain.disconnected(WAIT).await.expect("the deactivated user's socket is closed");
+
+    let socket_of = |who: Who| sockets.iter().find(|(w, _, _)| *w == who).map(|(_, m, p)| (m, p)).unwrap();
+    let mut failures = Vec::new();
+    for (room_type, who, action, want, room) in cells {
+        let (socket, plain) = socket_of(who);
+        let got = attempt(&people, socket, plain, who, room, action).await;
+        if got != want {
+            failures.push(format!("{room_type} × {who:?} × {action}: got {got}, want {want}"));
         }
     }
     assert!(failures.is_empty(), "{} cells differ:\n{}", failures.len(), failures.join("\n"));
@@ -174,9 +212,9 @@ async fn an_archived_room_is_read_but_not_sent_to_or_joined() {
     let s = membership_socket(&app, &owner).await;
     send(&s, id, "kept").await;
     call(&owner, Method::PATCH, &format!("/api/rooms/{id}"), Some(json!({"archived": true}))).await;
-    assert_eq!(code_of_ack(&send(&s, id, "no").await), "room_archived");
-    let ack = plain.emit_with_ack("join_room", json!({"room_id": id, "room_name": ""}), WAIT).await.unwrap();
-    assert_eq!(code_of_ack(&ack), "room_archived");
+    assert_eq!(code_of_ack(Ok(send(&s, id, "no").await)), "room_archived");
+    let ack = plain.emit_with_ack("join_room", json!({"room_id": id, "room_name": ""}), WAIT).await;
+    assert_eq!(code_of_ack(ack), "room_archived");
     let (status, history) = other.get_json(&format!("/api/messages/{id}")).await.unwrap();
     assert_eq!((status.as_u16(), history[0]["message"].as_str()), (200, Some("kept")));
     plain.expect_none("new_message", |_| true, QUIET).await.unwrap();

@@ -66,3 +66,27 @@ pub async fn a_user_s_member_rooms_leave_out_archived_ones_and_members_come_in_j
     assert!(store.members(RoomId(999_999)).await.unwrap().is_empty());
     assert_eq!(store.count_members(RoomId(999_999)).await.unwrap(), 0);
 }
+
+pub async fn the_members_of_many_rooms_come_in_one_answer_by_room_then_user(store: &dyn Store) {
+    let ann = store.create_user(new_user("ann")).await.unwrap();
+    let bob = store.create_user(new_user("bob")).await.unwrap();
+    let cat = store.create_user(new_user("cat")).await.unwrap();
+    let one = store.create_room(new_room("One", RoomType::Private, cat.id, 9)).await.unwrap();
+    let two = store.create_room(new_room("Two", RoomType::Private, bob.id, 9)).await.unwrap();
+    let other = store.create_room(new_room("Other", RoomType::Private, ann.id, 9)).await.unwrap();
+    // Joined after cat, yet listed before: user id order, not join order.
+    store.add_members(one.id, &[ann.id], MemberRole::Member, Timestamp::from_millis(10)).await.unwrap();
+    let (direct, _) = store.direct_room("k", "ann, bob", &[bob.id, ann.id], Timestamp::from_millis(11)).await.unwrap();
+    let deactivated = store.set_deactivated(bob.id, Some(Timestamp::from_millis(12))).await.unwrap().unwrap();
+
+    let asked = [direct.id, RoomId(999_999), two.id, one.id];
+    let got = store.members_of_rooms(&asked).await.unwrap();
+    let seen: Vec<_> = got.iter().map(|(room, user)| (*room, user.id)).collect();
+    let mut want = vec![(one.id, ann.id), (one.id, cat.id), (two.id, bob.id), (direct.id, ann.id), (direct.id, bob.id)];
+    want.sort_by_key(|(room, user)| (room.0, user.0));
+    assert_eq!(seen, want, "rooms not asked for are left out, unknown ones are absent");
+    let bob_in_two = got.iter().find(|(room, _)| *room == two.id).map(|(_, u)| (u.username.as_str(), u.deactivated));
+    assert_eq!(bob_in_two, Some((deactivated.username.as_str(), true)), "the whole user, deactivated ones included");
+    assert!(!seen.iter().any(|(room, _)| *room == other.id));
+    assert!(store.members_of_rooms(&[]).await.unwrap().is_empty());
+}

@@ -122,6 +122,7 @@ macro_rules! contract_tests {
                 adding_members_adds_only_those_not_yet_members,
                 a_member_is_removed_or_given_another_role,
                 a_user_s_member_rooms_leave_out_archived_ones_and_members_come_in_join_order,
+                the_members_of_many_rooms_come_in_one_answer_by_room_then_user,
             ],
             messages: [
                 messages_are_stored_verbatim_and_paged_in_id_order,

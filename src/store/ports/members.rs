@@ -1,6 +1,6 @@
 use async_trait::async_trait;
 
-use crate::domain::{MemberEntry, MemberRole, Membership, RoomId, Timestamp, UserId};
+use crate::domain::{MemberEntry, MemberRole, Membership, RoomId, Timestamp, User, UserId};
 use crate::store::StoreError;
 
 /// Who belongs to which room, with which role.
@@ -12,6 +12,9 @@ pub trait MemberStore: Send + Sync + 'static {
     async fn member_rooms(&self, user: UserId) -> Result<Vec<(RoomId, MemberRole)>, StoreError>;
     /// The members of `room`, the earliest to join first.
     async fn members(&self, room: RoomId) -> Result<Vec<MemberEntry>, StoreError>;
+    /// The members of every room in `rooms` in one query, by room id then
+    /// user id (a room without members, or unknown, is simply absent).
+    async fn members_of_rooms(&self, rooms: &[RoomId]) -> Result<Vec<(RoomId, User)>, StoreError>;
     /// The ids of the members of `room`, in id order.
     async fn member_ids(&self, room: RoomId) -> Result<Vec<UserId>, StoreError>;
     /// Adds the users who are not members yet, with `role`; answers those it

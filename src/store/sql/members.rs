@@ -64,6 +64,20 @@ pub fn entries(room: RoomId) -> Stmt {
     .push(" ORDER BY m.joined_at, u.id")
 }
 
+/// The members of each of `rooms`, by room id then user id; `None` for an
+/// empty list (no query to run).
+pub fn of_rooms(rooms: &[RoomId]) -> Option<Stmt> {
+    if rooms.is_empty() {
+        return None;
+    }
+    let s = Stmt::new(concat!(
+        "SELECT m.room_id AS member_room, ",
+        user_columns!(),
+        " FROM room_members m JOIN users u ON u.id = m.user_id WHERE m.room_id IN ("
+    ));
+    Some(s.bind_list(rooms.iter().map(|r| r.0)).push(") ORDER BY m.room_id, u.id"))
+}
+
 pub fn ids(room: RoomId) -> Stmt {
     Stmt::new("SELECT user_id AS n FROM room_members WHERE room_id = ").bind(room.0).push(" ORDER BY user_id")
 }
