@@ -11,7 +11,8 @@ use socketioxide::handler::{FromMessageParts, Value};
 use socketioxide::socket::Socket;
 use tokio::sync::oneshot;
 
-use super::events::{self, AckErr, AckOk, ChatErrorPayload, ErrorBody};
+use super::events::{self, AckErr, AckOk, ChatErrorPayload};
+use crate::wire::ErrorBody;
 use crate::chat::Chat;
 use crate::domain::{ChatError, ConnId};
 

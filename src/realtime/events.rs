@@ -4,7 +4,6 @@
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::domain::{ChatError, MessageId, RoomId, Timestamp, UserSummary};
-pub use crate::wire::{ErrorBody, MessagePayload, UserPayload};
 
 // ---- client → server -------------------------------------------------------
 
@@ -204,10 +203,11 @@ pub struct RoomRemoved {
     pub room_id: RoomId,
 }
 
+/// `member_added {room_id, user}`; the user is `wire::MemberObject`.
 #[derive(Debug, Serialize)]
-pub struct MemberAdded<'a> {
+pub struct MemberAdded<U> {
     pub room_id: RoomId,
-    pub user: crate::wire::MemberObject<'a>,
+    pub user: U,
 }
 
 #[derive(Debug, Serialize)]
@@ -226,11 +226,13 @@ pub struct AckOk<T: Serialize> {
     pub fields: T,
 }
 
-/// `{ok: false, error: {code, message}}`.
+/// `{ok: false, error: {code, message}}`; the error is `wire::ErrorBody`
+/// (generic here, so this file holds no JSON shape of the HTTP side and the
+/// fuzz build compiles it alone).
 #[derive(Debug, Serialize)]
-pub struct AckErr<'a> {
+pub struct AckErr<E> {
     pub ok: bool,
-    pub error: ErrorBody<'a>,
+    pub error: E,
 }
 
 #[derive(Debug, Serialize)]

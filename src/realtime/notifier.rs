@@ -18,7 +18,8 @@ use socketioxide::extract::SocketRef;
 use socketioxide::socket::Sid;
 use socketioxide::{SendError, SocketError, SocketIo};
 
-use super::events::{self, MessagePayload, Presence, RoomCreated, RoomNotice, UserTyping};
+use super::events::{self, Presence, RoomCreated, RoomNotice, UserTyping};
+use crate::wire::{MessagePayload, UserPayload};
 use super::presence_batch::{self, Batcher};
 use crate::chat::{Audience, Event, Notifier};
 use crate::domain::{ConnId, RoomId, UserId};
@@ -112,7 +113,7 @@ pub fn encode(event: &Event) -> Result<(&'static str, Box<RawValue>), serde_json
         }
         Event::UserUpdated(p) => (
             events::USER_UPDATED,
-            raw(&events::UserPayload::new(&p.user, p.role, p.is_online, p.last_seen, p.deactivated))?,
+            raw(&UserPayload::new(&p.user, p.role, p.is_online, p.last_seen, p.deactivated))?,
         ),
         Event::RoomAdded(info) => (events::ROOM_ADDED, raw(&crate::wire::RoomObject::from(info))?),
         Event::RoomUpdated(info) => (events::ROOM_UPDATED, raw(&crate::wire::RoomObject::from(info))?),
