@@ -62,3 +62,17 @@ pub struct NewInvite {
     pub expires_at: Timestamp,
     pub max_uses: u32,
 }
+
+impl NewInvite {
+    /// The invite as stored under `id`, not used yet.
+    pub fn stored_as(&self, id: i64) -> Invite {
+        Invite {
+            id,
+            created_by: Some(self.created_by),
+            created_at: self.created_at,
+            expires_at: self.expires_at,
+            max_uses: self.max_uses,
+            uses: 0,
+        }
+    }
+}

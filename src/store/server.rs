@@ -376,14 +376,7 @@ impl<S: OnServer> SettingsStore for S {
 impl<S: OnServer> InviteStore for S {
     async fn create_invite(&self, invite: NewInvite) -> Result<Invite, StoreError> {
         let id = self.pool().conn().await?.insert(sql::invites::insert(&invite)).await?;
-        Ok(Invite {
-            id,
-            created_by: Some(invite.created_by),
-            created_at: invite.created_at,
-            expires_at: invite.expires_at,
-            max_uses: invite.max_uses,
-            uses: 0,
-        })
+        Ok(invite.stored_as(id))
     }
 
     async fn live_invites(&self, now: Timestamp) -> Result<Vec<Invite>, StoreError> {

@@ -401,14 +401,7 @@ impl InviteStore for SqliteStore {
     async fn create_invite(&self, invite: NewInvite) -> Result<Invite, StoreError> {
         let s = sql::invites::insert(&invite);
         let id = self.writer.run(move |conn| s.lite_insert(conn)).await?;
-        Ok(Invite {
-            id,
-            created_by: Some(invite.created_by),
-            created_at: invite.created_at,
-            expires_at: invite.expires_at,
-            max_uses: invite.max_uses,
-            uses: 0,
-        })
+        Ok(invite.stored_as(id))
     }
 
     async fn live_invites(&self, now: Timestamp) -> Result<Vec<Invite>, StoreError> {
