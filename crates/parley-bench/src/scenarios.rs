@@ -242,7 +242,11 @@ pub async fn fanout_setup(base: &str, users: &[BenchUser], rooms: usize, members
         }
     }
     progress!("fanout: {rooms} rooms × {members} members connected, {} senders", sender_sockets.len());
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Each join is announced to the room (`user_joined`, and `member_added`
+    // when it begins a membership): a thousand joins are about a million
+    // events, which the server may still be sending when the acks are in.
+    // Their CPU is the setup's, not the fan-out's: let them drain first.
+    tokio::time::sleep(Duration::from_millis(500 + 3 * members as u64)).await;
     Ok(FanoutSetup { rooms: room_ids, members, senders: sender_sockets, _receivers: receivers, deliveries })
 }
 
