@@ -5,7 +5,7 @@
 //
 // The suite never builds anything: it runs the binary named by PARLEY_BIN
 // (default ../../target/debug/parley relative to this folder), which must have
-// been built with the web client embedded (`cd /work/main && cargo build`).
+// been built with the web client embedded (`cargo build`).
 
 import { existsSync, mkdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -102,7 +102,7 @@ export class ParleyServer {
     if (!existsSync(PARLEY_BIN)) {
       throw new Error(
         `Parley server binary not found at ${PARLEY_BIN}. ` +
-          'Build it first (with the web client): cd /work/main && cargo build ' +
+          'Build it first (with the web client): cargo build ' +
           '(or point PARLEY_BIN at a built binary).',
       );
     }

@@ -21,7 +21,7 @@ export const PARLEY_BIN = process.env.PARLEY_BIN
 
 const MISSING_BINARY =
   `Parley server binary not found at ${PARLEY_BIN}. ` +
-  'Build it first: cd /work/main && PARLEY_SKIP_WEB_BUILD=1 cargo build ' +
+  'Build it first: PARLEY_SKIP_WEB_BUILD=1 cargo build ' +
   '(or point PARLEY_BIN at a built binary).';
 
 // Fail every test file at load time (each counts as a failed test) rather
