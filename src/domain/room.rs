@@ -74,6 +74,16 @@ impl RoomType {
             _ => None,
         }
     }
+
+    /// The type a client may ask for when creating a room (`POST /api/rooms`):
+    /// a direct room is made by `POST /api/direct`, not by name.
+    pub fn parse_creatable(raw: &str) -> Result<Self, ChatError> {
+        match raw {
+            "public" => Ok(Self::Public),
+            "private" => Ok(Self::Private),
+            _ => Err(ChatError::invalid("room_type must be public or private")),
+        }
+    }
 }
 
 /// A stored room.
@@ -190,6 +200,15 @@ pub struct RoomChanges {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_client_may_create_public_and_private_rooms_but_not_direct_ones_by_type() {
+        assert_eq!(RoomType::parse_creatable("public"), Ok(RoomType::Public));
+        assert_eq!(RoomType::parse_creatable("private"), Ok(RoomType::Private));
+        for raw in ["direct", "Public", ""] {
+            assert_eq!(RoomType::parse_creatable(raw).map_err(|e| e.code()), Err("invalid_payload"), "{raw}");
+        }
+    }
 
     #[test]
     fn a_room_name_is_trimmed_and_kept_as_typed() {

@@ -101,11 +101,7 @@ pub async fn create(
     ApiJson(body): ApiJson<CreateRoomBody>,
 ) -> Result<Response, ApiError> {
     check_origin(&state, &headers)?;
-    let room_type = match body.room_type.as_str() {
-        "public" => RoomType::Public,
-        "private" => RoomType::Private,
-        _ => return Err(ChatError::invalid("room_type must be public or private").into()),
-    };
+    let room_type = RoomType::parse_creatable(&body.room_type)?;
     let name = RoomName::parse(&body.room_name)?;
     let topic = Topic::parse(body.topic.as_deref().unwrap_or(""))?;
     let members = user_ids(body.member_ids.unwrap_or_default())?;
